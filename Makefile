@@ -1,0 +1,42 @@
+# Mashaghel. `make demo` runs the pipeline on a generated drop; `make test` runs every test.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+DATA := data
+export MASHAGHEL_INGEST_ROOT ?= $(DATA)/ingest
+export MASHAGHEL_ARCHIVE_ROOT ?= $(DATA)/archive
+export MASHAGHEL_OUTBOX_ROOT ?= $(DATA)/outbox
+export MASHAGHEL_WAREHOUSE ?= sqlite:///$(DATA)/warehouse.sqlite
+
+.PHONY: setup demo test lint lock clean
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (Python 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed  ## the virtual environment alone
+
+demo: setup  ## a fresh sample drop through the pipeline into the SQLite warehouse, then the summary
+	rm -rf $(DATA)
+	$(PY) -m etl sample --batch 1
+	$(PY) -m etl run
+	$(PY) -m etl summary
+
+test: setup  ## lint, then the whole test suite
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -n 2 --dist loadfile
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check etl tests dags
+
+lock: setup  ## re-resolve requirements.in into requirements.lock
+	$(VENV)/bin/uv pip compile requirements.in --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(DATA) $(VENV)

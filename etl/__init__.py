@@ -1,0 +1,1 @@
+"""Mashaghel: provincial home-business drops to one national warehouse."""

@@ -1,0 +1,177 @@
+"""Load one file in one transaction: its manifest row, its upserted records, its refused rows.
+
+On PostgreSQL rows go in with COPY through a temporary staging table and are
+upserted from there; on SQLite with executemany. A key sent again replaces the
+earlier version only when it comes from a file seen later (``file_seq``), so
+files loaded out of order still end with the latest version.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from etl.contract import Source
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How a source's normalised rows map to its warehouse table."""
+
+    table: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+def _dates(*names: str) -> tuple[str, ...]:
+    return tuple(part for name in names for part in (name, f"{name}_jalali_year", f"{name}_jalali_month"))
+
+
+LINEAGE = ("extra", "file_id", "file_seq", "line_number")
+TABLES: dict[str, TableSpec] = {
+    "applicants": TableSpec(
+        table="registration",
+        key=("province_code", "application_key"),
+        columns=(
+            "province_code", "application_key", "application_id", "national_id", "first_name", "last_name",
+            "father_name", "gender", *_dates("birth_date"), "mobile", "county", "business_category",
+            *_dates("registered_at"), "supporter_id", *LINEAGE,
+        ),
+    ),
+    "loans": TableSpec(
+        table="loan",
+        key=("bank_key", "loan_key"),
+        columns=(
+            "bank_key", "loan_key", "bank", "loan_id", "province_code", "national_id", "first_name",
+            "last_name", "loan_type", "amount_rial", *_dates("approved_at", "disbursed_at", "loan_date"),
+            "status", *LINEAGE,
+        ),
+    ),
+    "training": TableSpec(
+        table="training_enrollment",
+        key=("province_code", "enrollment_key"),
+        columns=(
+            "province_code", "enrollment_key", "enrollment_id", "national_id", "first_name", "last_name",
+            "course_title", "course_type", "provider", "hours", *_dates("start_date", "end_date"),
+            "completed", *LINEAGE,
+        ),
+    ),
+}
+
+
+def records_frame(accepted: pd.DataFrame, source: Source, province_code: str, file_id: int,
+                  file_seq: int, extra: pd.Series) -> pd.DataFrame:
+    """The accepted rows shaped as the source's table, in its column order."""
+    spec = TABLES[source.name]
+    rows = accepted.copy()
+    rows["province_code"] = province_code
+    rows["extra"] = extra.reindex(rows.index)
+    rows["file_id"] = file_id
+    rows["file_seq"] = file_seq
+    rows["line_number"] = rows["_line"]
+    if source.name == "applicants":
+        rows["application_key"] = rows["application_id__key"]
+    elif source.name == "loans":
+        rows["bank_key"] = rows["bank__key"]
+        rows["loan_key"] = rows["loan_id__key"]
+        approved = rows["approved_at"].notna()
+        for part in ("", "_jalali_year", "_jalali_month"):
+            rows[f"loan_date{part}"] = rows[f"approved_at{part}"].where(approved, rows[f"disbursed_at{part}"])
+    else:
+        rows["enrollment_key"] = rows["enrollment_id__key"]
+        rows["completed"] = rows["completed"] == "yes"
+    return rows[list(spec.columns)]
+
+
+def insert_manifest(connection: Connection, manifest: dict) -> int:
+    """Insert the file's manifest row and return its file_id."""
+    columns = list(manifest)
+    statement = sa.text(
+        f"INSERT INTO ingest_file ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+        " RETURNING file_id"
+    )
+    return int(connection.execute(statement, manifest).scalar_one())
+
+
+def _tuples(frame: pd.DataFrame) -> list[tuple]:
+    """Rows as tuples of plain Python values, missing values as None."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return list(plain.itertuples(index=False, name=None))
+
+
+def _copy_frame(connection: Connection, table: str, frame: pd.DataFrame) -> None:
+    """COPY a frame into a table on PostgreSQL (CSV: an unquoted empty field is NULL)."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, header=False, na_rep="")
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
+        copy.write(buffer.getvalue())
+
+
+def _upsert_sql(spec: TableSpec, values: str) -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in spec.columns if c not in spec.key)
+    return (
+        f"INSERT INTO {spec.table} ({', '.join(spec.columns)}) {values}"
+        f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {updates}"
+        f" WHERE {spec.table}.file_seq <= excluded.file_seq"
+    )
+
+
+def upsert_records(connection: Connection, source: Source, records: pd.DataFrame) -> None:
+    """Insert new keys and replace older versions of known ones."""
+    if records.empty:
+        return
+    spec = TABLES[source.name]
+    if connection.dialect.name == "postgresql":
+        staging = f"stage_{spec.table}"
+        connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {spec.table} INCLUDING DEFAULTS)"
+            " ON COMMIT DELETE ROWS"
+        )
+        _copy_frame(connection, staging, records)
+        connection.exec_driver_sql(_upsert_sql(spec, f"SELECT {', '.join(spec.columns)} FROM {staging}"))
+    else:
+        placeholders = ", ".join("?" for _ in spec.columns)
+        connection.exec_driver_sql(_upsert_sql(spec, f"VALUES ({placeholders})"), _tuples(records))
+
+
+def insert_rejected(connection: Connection, file_id: int, rejected: pd.DataFrame) -> None:
+    """Keep every refused row: the row as sent, its line number and its reason codes.
+
+    ``rejected`` has columns ``line_number``, ``reasons`` (list) and ``raw`` (JSON list).
+    """
+    if rejected.empty:
+        return
+    rows = pd.DataFrame(
+        {
+            "file_id": file_id,
+            "line_number": rejected["line_number"].astype("int64"),
+            "reasons": rejected["reasons"].map(";".join),
+            "raw": rejected["raw"],
+        }
+    )
+    reasons = rows[["file_id", "line_number"]].assign(reason=rejected["reasons"]).explode("reason")
+    if connection.dialect.name == "postgresql":
+        _copy_frame(connection, "rejected_row", rows)
+        _copy_frame(connection, "rejected_row_reason", reasons)
+    else:
+        connection.exec_driver_sql(
+            "INSERT INTO rejected_row (file_id, line_number, reasons, raw) VALUES (?, ?, ?, ?)", _tuples(rows)
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO rejected_row_reason (file_id, line_number, reason) VALUES (?, ?, ?)", _tuples(reasons)
+        )
+
+
+def rejected_rows_of_file(connection: Connection, file_id: int) -> list[tuple[int, list[str], list[str]]]:
+    """(line, cells as sent, reasons) of a loaded file's refused rows, by line."""
+    result = connection.execute(
+        sa.text("SELECT line_number, raw, reasons FROM rejected_row WHERE file_id = :f ORDER BY line_number"),
+        {"f": file_id},
+    )
+    return [(int(line), json.loads(raw), reasons.split(";")) for line, raw, reasons in result]

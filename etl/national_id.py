@@ -1,0 +1,57 @@
+"""The Iranian national ID (کد ملی): cleaning, padding and the check digit."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from etl.persian import to_ascii_digits
+
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]+")
+_DIGITS_8_TO_10 = re.compile(r"[0-9]{8,10}")
+_TEN_DIGITS = re.compile(r"[0-9]{10}")
+
+
+def clean_national_id(value: str | None) -> str | None:
+    """ASCII digits, spaces and dashes removed, 8 or 9 digits left-padded to 10.
+
+    Anything else is returned cleaned but unpadded, for :func:`is_valid_national_id`
+    to refuse; an empty value is None.
+    """
+    if value is None:
+        return None
+    text = _SEPARATORS.sub("", to_ascii_digits(value))
+    if not text:
+        return None
+    if text.endswith(".0") and _DIGITS_8_TO_10.fullmatch(text[:-2]):
+        text = text[:-2]  # a number cell written back by a spreadsheet
+    if _DIGITS_8_TO_10.fullmatch(text):
+        return text.zfill(10)
+    return text
+
+
+def is_valid_national_id(value: str | None) -> bool:
+    """Ten ASCII digits, not one digit repeated, with a correct check digit."""
+    if value is None or not _TEN_DIGITS.fullmatch(value) or len(set(value)) == 1:
+        return False
+    total = sum(int(value[i]) * (10 - i) for i in range(9))
+    remainder = total % 11
+    check = remainder if remainder < 2 else 11 - remainder
+    return int(value[9]) == check
+
+
+def clean_national_id_series(values: pd.Series) -> pd.Series:
+    """Vectorised :func:`clean_national_id`, computed once per distinct value."""
+    return _map_distinct(values, clean_national_id)
+
+
+def valid_national_id_series(values: pd.Series) -> pd.Series:
+    """Boolean Series: :func:`is_valid_national_id` of each value (missing is False)."""
+    return _map_distinct(values, is_valid_national_id).fillna(False).astype(bool)
+
+
+def _map_distinct(values: pd.Series, func) -> pd.Series:
+    distinct = values.dropna().unique()
+    lookup = {value: func(value) for value in distinct}
+    return values.map(lookup)

@@ -1,0 +1,86 @@
+"""Persian text primitives: digits, Arabic letters, and the keys used for matching.
+
+Everything here works on whole pandas Series (``str.translate`` and regexes run
+in C) or on single strings, with the same rules.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+PERSIAN_DIGITS = "۰۱۲۳۴۵۶۷۸۹"
+ARABIC_INDIC_DIGITS = "٠١٢٣٤٥٦٧٨٩"
+ZWNJ = "\u200c"
+
+# Digits to ASCII, Arabic letters to Persian, tatweel and diacritics dropped.
+_TEXT_TABLE = str.maketrans(
+    {
+        **{d: str(i) for i, d in enumerate(PERSIAN_DIGITS)},
+        **{d: str(i) for i, d in enumerate(ARABIC_INDIC_DIGITS)},
+        "\u064a": "\u06cc",  # ي -> ی
+        "\u0649": "\u06cc",  # ى -> ی
+        "\u0643": "\u06a9",  # ك -> ک
+        "\u0640": None,  # tatweel
+        "\u00a0": " ",  # no-break space
+        "\u200f": None,  # right-to-left mark
+        "\u200e": None,  # left-to-right mark
+        "\ufeff": None,  # stray BOM / zero-width no-break space
+        **{chr(c): None for c in range(0x064B, 0x0660)},  # harakat
+        "\u0670": None,  # superscript alef
+    }
+)
+
+# For keys and headers: also hamza forms folded, then ZWNJ and all spacing removed.
+_KEY_TABLE = str.maketrans(
+    {
+        "\u0623": "\u0627",  # أ -> ا
+        "\u0625": "\u0627",  # إ -> ا
+        "\u0671": "\u0627",  # ٱ -> ا
+        "\u0624": "\u0648",  # ؤ -> و
+        "\u0626": "\u06cc",  # ئ -> ی
+        "\u0629": "\u0647",  # ة -> ه
+        "\u06c0": "\u0647",  # ۀ -> ه
+        ZWNJ: None,
+        "\u200d": None,  # ZWJ
+    }
+)
+
+_SPACES = re.compile(r"\s+")
+_ALL_SPACES = re.compile(r"[\s_]+")
+
+
+def to_ascii_digits(value: str) -> str:
+    """Persian and Arabic-Indic digits as ASCII; nothing else changes."""
+    return value.translate(_TEXT_TABLE) if value else value
+
+
+def normalise_text(value: str | None) -> str | None:
+    """Trimmed, inner spaces collapsed, Arabic letters as Persian, digits ASCII; '' -> None."""
+    if value is None:
+        return None
+    cleaned = _SPACES.sub(" ", value.translate(_TEXT_TABLE)).strip()
+    return cleaned or None
+
+
+def match_key(value: str | None) -> str | None:
+    """Key for comparing headers, keys and enumerations: case-folded, no ZWNJ or spaces."""
+    text = normalise_text(value)
+    if text is None:
+        return None
+    return _ALL_SPACES.sub("", text.translate(_KEY_TABLE).casefold()) or None
+
+
+def normalise_text_series(values: pd.Series) -> pd.Series:
+    """Vectorised :func:`normalise_text` (empty strings become missing)."""
+    text = values.astype("string").str.translate(_TEXT_TABLE)
+    text = text.str.replace(_SPACES, " ", regex=True).str.strip()
+    return text.mask(text == "")
+
+
+def match_key_series(values: pd.Series) -> pd.Series:
+    """Vectorised :func:`match_key`."""
+    text = normalise_text_series(values).str.translate(_KEY_TABLE).str.casefold()
+    text = text.str.replace(_ALL_SPACES, "", regex=True)
+    return text.mask(text == "")

@@ -1,0 +1,369 @@
+"""One run over the ingest root: discover, read, normalise, validate, load, resolve, publish.
+
+Each file is one transaction (manifest row, records, refused rows). Only after the
+commit is the file archived and receipted, and the manifest row marked archived;
+a run that dies in between is finished by the next one from the manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from etl import reasons as rc
+from etl.config import Settings
+from etl.contract import contract
+from etl.dates import tehran_today
+from etl.discover import DroppedFile, discover, file_sha256, still_being_written
+from etl.load import insert_manifest, insert_rejected, records_frame, rejected_rows_of_file, upsert_records
+from etl.normalise import normalise
+from etl.read import read_file
+from etl.receipts import (
+    FileOutcome,
+    archive_path,
+    move_to_archive,
+    receipt_document,
+    receipt_path,
+    rejected_csv_path,
+    write_receipt,
+    write_rejected_csv,
+)
+from etl.validate import validate
+from etl.warehouse import check_reachable, create_warehouse_engine, migrate
+
+log = logging.getLogger("mashaghel")
+
+
+class RunError(RuntimeError):
+    """The run itself could not proceed (roots missing, warehouse unreachable)."""
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """When the pipeline first saw a file: the order ("later") and the day (future dates)."""
+
+    sha256: str
+    seen_seq: int
+    first_seen_at: dt.datetime
+
+
+@dataclass
+class RunReport:
+    """What one run did."""
+
+    run_id: str
+    files_found: int = 0
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rows_read(self) -> int:
+        return sum(o.rows_read for o in self.outcomes)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(o.rows_loaded for o in self.outcomes)
+
+    def statuses(self) -> Counter:
+        return Counter(o.status for o in self.outcomes)
+
+    def refused_by_reason(self) -> Counter:
+        total: Counter = Counter()
+        for outcome in self.outcomes:
+            total.update(outcome.rejected_by_reason)
+            if outcome.file_reason:
+                total[outcome.file_reason] += 1
+        return total
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def record_sightings(engine: Engine, files: list[DroppedFile], now: dt.datetime) -> dict[str, Sighting]:
+    """Hash each ready file and remember when it was first seen; returns sightings by relative path.
+
+    A file whose size or time changed since discovery is still being written and left out.
+    """
+    hashed = {f.relative_path: file_sha256(f) for f in files if not still_being_written(f)}
+    with engine.begin() as connection:
+        known = {
+            (path, sha): Sighting(sha, int(seq), _aware(first))
+            for path, sha, seq, first in connection.execute(
+                sa.text("SELECT relative_path, sha256, seen_seq, first_seen_at FROM ingest_sighting")
+            )
+        } if hashed else {}
+        next_seq = int(connection.execute(sa.text("SELECT COALESCE(MAX(seen_seq), 0) FROM ingest_sighting"))
+                       .scalar_one()) + 1
+        sightings: dict[str, Sighting] = {}
+        for dropped in files:
+            sha = hashed.get(dropped.relative_path)
+            if sha is None:
+                continue
+            sighting = known.get((dropped.relative_path, sha))
+            if sighting is None:
+                sighting = Sighting(sha, next_seq, now)
+                next_seq += 1
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO ingest_sighting (relative_path, sha256, seen_seq, first_seen_at)"
+                        " VALUES (:p, :s, :q, :t)"
+                    ),
+                    {"p": dropped.relative_path, "s": sha, "q": sighting.seen_seq, "t": now},
+                )
+            sightings[dropped.relative_path] = sighting
+    return sightings
+
+
+def _aware(value: dt.datetime | str) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sighting: Sighting,
+                 run_id: str) -> FileOutcome:
+    """Decide, load and receipt one file; idempotent (a rerun finds the manifest row)."""
+    with engine.connect() as connection:
+        pending = connection.execute(
+            sa.text(
+                "SELECT file_id FROM ingest_file WHERE relative_path = :p AND sha256 = :s"
+                " AND archived_at IS NULL"
+            ),
+            {"p": dropped.relative_path, "s": sighting.sha256},
+        ).scalar()
+    if pending is not None:
+        return finish_file(engine, settings, int(pending), dropped)
+
+    outcome = FileOutcome(
+        relative_path=dropped.relative_path,
+        file_name=dropped.name,
+        province_code=dropped.province_code,
+        source=dropped.source,
+        sha256=sighting.sha256,
+        status=rc.STATUS_REJECTED,
+        received_on=tehran_today(sighting.first_seen_at),
+    )
+    manifest = _manifest(settings, dropped, sighting, outcome, run_id)
+    if dropped.place_reason:
+        outcome.file_reason = dropped.place_reason
+        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None)
+
+    identity = f"{dropped.province_code}|{dropped.source}|{sighting.sha256}"
+    with engine.connect() as connection:
+        seen_before = connection.execute(
+            sa.text("SELECT 1 FROM ingest_file WHERE identity = :i"), {"i": identity}
+        ).scalar()
+    if seen_before:
+        outcome.status = rc.STATUS_DUPLICATE
+        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None)
+
+    source = contract()[dropped.source]
+    result = read_file(dropped.path, source)
+    manifest.update(encoding=result.encoding, delimiter=result.delimiter,
+                    header=json.dumps(result.header, ensure_ascii=False), detail=result.detail)
+    outcome.detail = result.detail
+    if result.reason:
+        outcome.file_reason = result.reason
+        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=identity)
+    if result.empty or result.frame is None or result.frame.empty:
+        outcome.status = rc.STATUS_EMPTY
+        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None)
+
+    frame = result.frame
+    malformed = frame["_malformed"].astype(bool)
+    normalised = normalise(frame.loc[~malformed], source, dropped.province_code, outcome.received_on)
+    validated = validate(normalised, source)
+    reasons = pd.Series({**{label: [rc.MALFORMED_ROW] for label in frame.index[malformed]},
+                         **validated.rejected}, dtype=object)
+    rejected = pd.DataFrame(
+        {"line_number": frame.loc[reasons.index, "_line"], "reasons": reasons, "raw": frame.loc[reasons.index, "_raw"]}
+    ).sort_values("line_number")
+
+    outcome.rows_read = len(frame)
+    outcome.rows_rejected = len(rejected)
+    outcome.rows_loaded = outcome.rows_read - outcome.rows_rejected
+    outcome.rejected_by_reason = dict(Counter(r for row in rejected["reasons"] for r in row))
+    outcome.warnings_by_reason = dict(validated.warnings_by_reason)
+    outcome.status = rc.STATUS_LOADED_WITH_REJECTIONS if outcome.rows_rejected else rc.STATUS_LOADED
+    manifest.update(_counts(outcome), identity=identity)
+    try:
+        with engine.begin() as connection:
+            file_id = insert_manifest(connection, manifest)
+            records = records_frame(validated.accepted, source, dropped.province_code, file_id,
+                                    sighting.seen_seq, frame["_extra"])
+            upsert_records(connection, source, records)
+            insert_rejected(connection, file_id, rejected)
+    except sa.exc.IntegrityError:
+        if not _identity_taken(engine, identity):
+            raise
+        # Another run loaded the same bytes first.
+        outcome = _reset_as_duplicate(outcome)
+        return _record_without_rows(engine, settings, dropped, outcome, _manifest(
+            settings, dropped, sighting, outcome, run_id), identity=None)
+    return finish_file(engine, settings, file_id, dropped)
+
+
+def _identity_taken(engine: Engine, identity: str) -> bool:
+    with engine.connect() as connection:
+        return connection.execute(sa.text("SELECT 1 FROM ingest_file WHERE identity = :i"),
+                                  {"i": identity}).scalar() is not None
+
+
+def _reset_as_duplicate(outcome: FileOutcome) -> FileOutcome:
+    return FileOutcome(relative_path=outcome.relative_path, file_name=outcome.file_name,
+                       province_code=outcome.province_code, source=outcome.source, sha256=outcome.sha256,
+                       status=rc.STATUS_DUPLICATE, received_on=outcome.received_on)
+
+
+def _counts(outcome: FileOutcome) -> dict:
+    return {
+        "status": outcome.status,
+        "file_reason": outcome.file_reason,
+        "rows_read": outcome.rows_read,
+        "rows_loaded": outcome.rows_loaded,
+        "rows_rejected": outcome.rows_rejected,
+        "rejected_by_reason": json.dumps(dict(sorted(outcome.rejected_by_reason.items()))),
+        "warnings_by_reason": json.dumps(dict(sorted(outcome.warnings_by_reason.items()))),
+    }
+
+
+def _manifest(settings: Settings, dropped: DroppedFile, sighting: Sighting, outcome: FileOutcome,
+              run_id: str) -> dict:
+    return {
+        "seen_seq": sighting.seen_seq,
+        "province_code": dropped.province_code,
+        "source": dropped.source,
+        "file_name": dropped.name,
+        "relative_path": dropped.relative_path,
+        "sha256": sighting.sha256,
+        "identity": None,
+        "size_bytes": dropped.size,
+        "first_seen_at": sighting.first_seen_at,
+        "received_on": outcome.received_on,
+        "detail": outcome.detail,
+        "encoding": None,
+        "delimiter": None,
+        "header": None,
+        "archive_path": str(archive_path(settings.archive_root, outcome)),
+        "receipt_path": str(receipt_path(settings.outbox_root, outcome)),
+        "run_id": run_id,
+        "processed_at": _now(),
+        **_counts(outcome),
+    }
+
+
+def _record_without_rows(engine: Engine, settings: Settings, dropped: DroppedFile, outcome: FileOutcome,
+                         manifest: dict, identity: str | None) -> FileOutcome:
+    """A file that loads no rows: its manifest row alone, then archive and receipt."""
+    manifest.update(_counts(outcome), identity=identity, detail=outcome.detail)
+    try:
+        with engine.begin() as connection:
+            file_id = insert_manifest(connection, manifest)
+    except sa.exc.IntegrityError:
+        if identity is None or not _identity_taken(engine, identity):
+            raise
+        outcome = _reset_as_duplicate(outcome)
+        manifest.update(_counts(outcome), identity=None)
+        with engine.begin() as connection:
+            file_id = insert_manifest(connection, manifest)
+    return finish_file(engine, settings, file_id, dropped)
+
+
+def finish_file(engine: Engine, settings: Settings, file_id: int, dropped: DroppedFile) -> FileOutcome:
+    """Write the receipt (and refused rows), move the file to the archive, mark it archived."""
+    with engine.connect() as connection:
+        row = connection.execute(sa.text("SELECT * FROM ingest_file WHERE file_id = :f"),
+                                 {"f": file_id}).mappings().one()
+        rejected_rows = rejected_rows_of_file(connection, file_id) if row["rows_rejected"] else []
+    received_on = row["received_on"]
+    outcome = FileOutcome(
+        relative_path=row["relative_path"],
+        file_name=row["file_name"],
+        province_code=row["province_code"],
+        source=row["source"],
+        sha256=row["sha256"],
+        status=row["status"],
+        received_on=received_on if isinstance(received_on, dt.date) else dt.date.fromisoformat(received_on),
+        rows_read=row["rows_read"],
+        rows_loaded=row["rows_loaded"],
+        rows_rejected=row["rows_rejected"],
+        rejected_by_reason=json.loads(row["rejected_by_reason"]),
+        warnings_by_reason=json.loads(row["warnings_by_reason"]),
+        file_reason=row["file_reason"],
+        detail=row["detail"] or "",
+    )
+    archived_to = archive_path(settings.archive_root, outcome)
+    rejected_csv = None
+    if rejected_rows:
+        rejected_csv = rejected_csv_path(settings.outbox_root, outcome)
+        write_rejected_csv(rejected_csv, json.loads(row["header"] or "[]"), rejected_rows)
+    write_receipt(receipt_path(settings.outbox_root, outcome), receipt_document(outcome, archived_to, rejected_csv))
+    move_to_archive(dropped.path, archived_to)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE ingest_file SET archived_at = :t WHERE file_id = :f"),
+                           {"t": _now(), "f": file_id})
+    return outcome
+
+
+ProgressCallback = Callable[[int, int, FileOutcome, float], None]
+
+
+def prepare(settings: Settings) -> Engine:
+    """Check the roots, reach the warehouse and bring its schema up to date."""
+    if not settings.ingest_root.is_dir():
+        raise RunError(f"ingest root {settings.ingest_root} does not exist or is not a folder")
+    for root in (settings.archive_root, settings.outbox_root):
+        if root.exists() and not root.is_dir():
+            raise RunError(f"{root} exists and is not a folder")
+        root.mkdir(parents=True, exist_ok=True)
+    engine = create_warehouse_engine(settings.warehouse)
+    check_reachable(engine)
+    migrate(engine)
+    return engine
+
+
+def ingest(engine: Engine, settings: Settings, run_id: str | None = None,
+           progress: ProgressCallback | None = None) -> RunReport:
+    """Read, normalise, validate and load every ready file, one transaction per file."""
+    report = RunReport(run_id=run_id or uuid.uuid4().hex[:12])
+    started = time.monotonic()
+    now = _now()
+    files = discover(settings.ingest_root, settings.settle_seconds, now.timestamp())
+    sightings = record_sightings(engine, files, now)
+    ready = sorted((f for f in files if f.relative_path in sightings),
+                   key=lambda f: sightings[f.relative_path].seen_seq)
+    report.files_found = len(ready)
+    for done, dropped in enumerate(ready, start=1):
+        file_started = time.monotonic()
+        outcome = process_file(engine, settings, dropped, sightings[dropped.relative_path], report.run_id)
+        report.outcomes.append(outcome)
+        if progress:
+            progress(done, len(ready), outcome, time.monotonic() - file_started)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def run(settings: Settings, progress: ProgressCallback | None = None) -> RunReport:
+    """The whole pipeline once: ingest every ready file, resolve people, publish."""
+    from etl.publish import publish
+    from etl.resolve import resolve_people
+
+    engine = prepare(settings)
+    try:
+        report = ingest(engine, settings, progress=progress)
+        resolve_people(engine)
+        publish(engine, settings.outbox_root)
+        return report
+    finally:
+        engine.dispose()

@@ -1,0 +1,19 @@
+"""Resolve people: one row per national ID with home province and flags, set-based SQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from etl.warehouse import SQL_DIR
+
+PERSON_SQL = SQL_DIR / "resolve" / "person.sql"
+
+
+def resolve_people(engine: Engine) -> int:
+    """Recompute the person table from all loaded records in one transaction; returns persons."""
+    statement = PERSON_SQL.read_text(encoding="utf-8")
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM person"))
+        connection.exec_driver_sql(statement)
+        return int(connection.execute(sa.text("SELECT COUNT(*) FROM person")).scalar_one())

@@ -1,0 +1,163 @@
+"""Validate normalised rows with the Great Expectations suites in ``expectations/``.
+
+Every expectation carries its reason code in ``meta.reason``. A failing critical
+expectation rejects the row with that reason; a failing warning expectation
+empties the columns named in ``meta.blank`` and counts a warning. Then, among the
+rows that passed, the same key twice with different values rejects all of them
+(``conflicting_duplicate``); identical rows count once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from etl.contract import Source
+from etl.reasons import CONFLICTING_DUPLICATE
+from etl.warehouse import REPO_ROOT
+
+SUITES_DIR = REPO_ROOT / "expectations"
+
+
+class SuiteError(RuntimeError):
+    """An expectation suite could not be loaded or did not run; never pass silently."""
+
+
+@dataclass
+class ValidationOutcome:
+    """Rows to load, and the reasons of the rows refused (by index label)."""
+
+    accepted: pd.DataFrame
+    rejected: dict[object, list[str]]
+    warnings_by_reason: Counter = field(default_factory=Counter)
+
+
+def suite_path(source_name: str) -> Path:
+    return SUITES_DIR / f"{source_name}.json"
+
+
+def load_suite_dict(source_name: str) -> dict:
+    """The suite as stored in expectations/<source>.json."""
+    return json.loads(suite_path(source_name).read_text(encoding="utf-8"))
+
+
+@cache
+def _validation_definition(source_name: str):
+    """An ephemeral GX context with this source's suite, built once per process."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    import etl.expectations  # noqa: F401  (registers the custom expectations before the suite loads)
+
+    for noisy in ("great_expectations", "great_expectations._docs_decorators"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    stored = load_suite_dict(source_name)
+    suite = context.suites.add(gx.ExpectationSuite(**stored))
+    if len(suite.expectations) != len(stored["expectations"]):
+        raise SuiteError(
+            f"suite {source_name}: {len(stored['expectations'])} expectations stored, "
+            f"{len(suite.expectations)} loaded (an unknown expectation type was dropped)"
+        )
+    batch = (
+        context.data_sources.add_pandas(f"{source_name}_rows")
+        .add_dataframe_asset(source_name)
+        .add_batch_definition_whole_dataframe("file")
+    )
+    return context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{source_name}_rows", data=batch, suite=suite)
+    )
+
+
+def run_suite(source_name: str, frame: pd.DataFrame) -> list[tuple[dict, list]]:
+    """Run the suite; (meta and severity, failing index labels) for every expectation."""
+    definition = _validation_definition(source_name)
+    result = definition.run(
+        batch_parameters={"dataframe": frame},
+        result_format={"result_format": "COMPLETE", "partial_unexpected_count": 0},
+    )
+    outcomes = []
+    for item in result.results:
+        info = item.exception_info or {}
+        raised = info.get("raised_exception") if isinstance(info, dict) else False
+        if raised or any(isinstance(v, dict) and v.get("raised_exception") for v in info.values()):
+            raise SuiteError(f"{source_name}: expectation {item.expectation_config.type} failed to run: {info}")
+        config = item.expectation_config
+        severity = getattr(config.severity, "value", config.severity)
+        failing = [] if item.success else list(item.result.get("unexpected_index_list") or [])
+        outcomes.append(({**config.meta, "severity": severity}, failing))
+    return outcomes
+
+
+def validate(frame: pd.DataFrame, source: Source) -> ValidationOutcome:
+    """Apply the suite and the duplicate-key rule to normalised rows."""
+    if frame.empty:
+        return ValidationOutcome(accepted=frame, rejected={})
+    reasons: dict[object, list[str]] = {}
+    blanks: list[tuple[str, list[str], list]] = []
+    for meta, failing in run_suite(source.name, frame):
+        if not failing:
+            continue
+        if meta["severity"] == "critical":
+            for label in failing:
+                row_reasons = reasons.setdefault(label, [])
+                if meta["reason"] not in row_reasons:
+                    row_reasons.append(meta["reason"])
+        else:
+            blanks.append((meta["reason"], meta.get("blank", []), failing))
+
+    passed = frame.drop(index=list(reasons))
+    warnings: dict[str, set] = {}
+    for reason, columns, failing in blanks:
+        labels = passed.index.intersection(failing)
+        if len(labels):
+            passed.loc[labels, columns] = pd.NA
+            warnings.setdefault(reason, set()).update(labels)
+
+    accepted, conflicting = _resolve_duplicate_keys(passed, source)
+    for label in conflicting:
+        reasons[label] = [CONFLICTING_DUPLICATE]
+        for labels in warnings.values():
+            labels.discard(label)
+    return ValidationOutcome(
+        accepted=accepted,
+        rejected=reasons,
+        warnings_by_reason=Counter({reason: len(labels) for reason, labels in warnings.items() if labels}),
+    )
+
+
+def key_columns(source: Source) -> list[str]:
+    """The normalised key columns of a source (compared the way headers are)."""
+    return [f"{name}__key" for name in source.key]
+
+
+def canonical_columns(source: Source) -> list[str]:
+    """The canonical value columns that decide whether two rows are identical."""
+    names = [c.name for c in source.columns if c.kind not in ("amount", "province")]
+    if any(c.kind == "amount" for c in source.columns):
+        names.append("amount_rial")
+    return names
+
+
+def _resolve_duplicate_keys(frame: pd.DataFrame, source: Source) -> tuple[pd.DataFrame, list]:
+    """Keep one of identical rows sharing a key; reject every row of a key whose rows differ."""
+    keys = key_columns(source)
+    repeated = frame.duplicated(keys, keep=False)
+    if not repeated.any():
+        return frame, []
+    group = frame.loc[repeated]
+    values = group[keys + canonical_columns(source)].astype("string").fillna("\x00")
+    distinct = values.drop_duplicates().groupby(keys, dropna=False).size()
+    conflicting_keys = distinct[distinct > 1].index
+    key_index = pd.MultiIndex.from_frame(values[keys]) if len(keys) > 1 else pd.Index(values[keys[0]])
+    conflicting = group.index[key_index.isin(conflicting_keys)].tolist()
+    accepted = frame.drop(index=conflicting)
+    accepted = accepted.loc[~accepted.duplicated(keys, keep="last")]
+    return accepted, conflicting

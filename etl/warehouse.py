@@ -1,0 +1,109 @@
+"""The warehouse: connecting, migrating and seeding reference data, on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SQL_DIR = REPO_ROOT / "sql"
+REFERENCE_DIR = SQL_DIR / "reference"
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse could not be reached or prepared."""
+
+
+def normalise_url(url: str) -> sa.URL:
+    """A SQLAlchemy URL; plain ``postgresql://`` and ``postgres://`` use psycopg 3."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1) if url.startswith("postgres://") else url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def create_warehouse_engine(url: str) -> Engine:
+    """An engine for the warehouse; SQLite files get their folder, WAL and foreign keys."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+def check_reachable(engine: Engine) -> None:
+    """Raise WarehouseUnavailable with a clear message when the warehouse does not answer."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as error:
+        target = engine.url.render_as_string(hide_password=True)
+        raise WarehouseUnavailable(f"warehouse {target} is unreachable: {error.__cause__ or error}") from error
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` with Alembic, then refresh the reference tables."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(SQL_DIR / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    seed_reference(engine)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the warehouse is at, or None when it has none."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _read_csv(name: str) -> list[dict[str, str]]:
+    with (REFERENCE_DIR / name).open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def seed_reference(engine: Engine) -> None:
+    """Make ref_province and ref_loan_cap equal to the CSVs in sql/reference (one transaction)."""
+    provinces = _read_csv("provinces.csv")
+    caps = _read_csv("loan_caps.csv")
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM ref_province"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO ref_province (province_code, sci_code, name_fa, name_en, center_fa, center_en)"
+                " VALUES (:iso_code, :sci_code, :name_fa, :name_en, :center_fa, :center_en)"
+            ),
+            provinces,
+        )
+        connection.execute(sa.text("DELETE FROM ref_loan_cap"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO ref_loan_cap (jalali_year, loan_type, cap_rial, source)"
+                " VALUES (:jalali_year, :loan_type, :cap_rial, :source)"
+            ),
+            [{**cap, "jalali_year": int(cap["jalali_year"]), "cap_rial": int(cap["cap_rial"])} for cap in caps],
+        )
+
+
+def province_rows() -> list[dict[str, str]]:
+    """The 31 provinces of sql/reference/provinces.csv."""
+    return _read_csv("provinces.csv")

@@ -1,0 +1,71 @@
+-- Persons and their flags, recomputed from all loaded records (contract section 4).
+-- A person is a national ID on any registration, training or loan (any status).
+-- Home province: earliest registration (registered_at, then province code); else
+-- earliest loan (approved_at, else disbursed_at, then province code); else
+-- earliest training (start_date, then province code). Undated records sort last.
+INSERT INTO person (
+    national_id, home_province_code, registrations, live_loans, completed_trainings,
+    has_supporter, multi_registration, loan_only, unregistered_borrower
+)
+WITH candidates AS (
+    SELECT national_id, province_code, 1 AS source_rank, registered_at AS record_date FROM registration
+    UNION ALL
+    SELECT national_id, province_code, 2 AS source_rank, loan_date AS record_date FROM loan
+    UNION ALL
+    SELECT national_id, province_code, 3 AS source_rank, start_date AS record_date FROM training_enrollment
+),
+ranked AS (
+    SELECT
+        national_id,
+        province_code,
+        ROW_NUMBER() OVER (
+            PARTITION BY national_id
+            ORDER BY source_rank, CASE WHEN record_date IS NULL THEN 1 ELSE 0 END, record_date, province_code
+        ) AS position
+    FROM candidates
+),
+registrations AS (
+    SELECT
+        national_id,
+        COUNT(*) AS registrations,
+        MAX(CASE WHEN supporter_id IS NOT NULL AND supporter_id <> '' THEN 1 ELSE 0 END) AS has_supporter
+    FROM registration
+    GROUP BY national_id
+),
+live_loans AS (
+    SELECT national_id, COUNT(*) AS live_loans
+    FROM loan
+    WHERE status IN ('approved', 'disbursed')
+    GROUP BY national_id
+),
+completed_trainings AS (
+    SELECT national_id, COUNT(*) AS completed_trainings
+    FROM training_enrollment
+    WHERE completed
+    GROUP BY national_id
+),
+counted AS (
+    SELECT
+        ranked.national_id,
+        ranked.province_code AS home_province_code,
+        COALESCE(registrations.registrations, 0) AS registrations,
+        COALESCE(live_loans.live_loans, 0) AS live_loans,
+        COALESCE(completed_trainings.completed_trainings, 0) AS completed_trainings,
+        COALESCE(registrations.has_supporter, 0) AS has_supporter
+    FROM ranked
+    LEFT JOIN registrations ON registrations.national_id = ranked.national_id
+    LEFT JOIN live_loans ON live_loans.national_id = ranked.national_id
+    LEFT JOIN completed_trainings ON completed_trainings.national_id = ranked.national_id
+    WHERE ranked.position = 1
+)
+SELECT
+    national_id,
+    home_province_code,
+    registrations,
+    live_loans,
+    completed_trainings,
+    has_supporter = 1,
+    registrations > 1,
+    live_loans > 0 AND completed_trainings = 0 AND has_supporter = 0,
+    live_loans > 0 AND registrations = 0
+FROM counted
