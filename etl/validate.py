@@ -139,8 +139,9 @@ def key_columns(source: Source) -> list[str]:
 
 
 def canonical_columns(source: Source) -> list[str]:
-    """The canonical value columns that decide whether two rows are identical."""
-    names = [c.name for c in source.columns if c.kind not in ("amount", "province")]
+    """The columns that decide whether two rows are identical (keys compared like headers)."""
+    names = [f"{c.name}__key" if c.kind == "key" else c.name for c in source.columns
+             if c.kind not in ("amount", "province")]
     if any(c.kind == "amount" for c in source.columns):
         names.append("amount_rial")
     return names
@@ -153,7 +154,7 @@ def _resolve_duplicate_keys(frame: pd.DataFrame, source: Source) -> tuple[pd.Dat
     if not repeated.any():
         return frame, []
     group = frame.loc[repeated]
-    values = group[keys + canonical_columns(source)].astype("string").fillna("\x00")
+    values = group[list(dict.fromkeys(keys + canonical_columns(source)))].astype("string").fillna("\x00")
     distinct = values.drop_duplicates().groupby(keys, dropna=False).size()
     conflicting_keys = distinct[distinct > 1].index
     key_index = pd.MultiIndex.from_frame(values[keys]) if len(keys) > 1 else pd.Index(values[keys[0]])
