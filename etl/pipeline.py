@@ -81,7 +81,7 @@ class RunReport:
         total: Counter = Counter()
         for outcome in self.outcomes:
             total.update(outcome.rejected_by_reason)
-            if outcome.file_reason:
+            if outcome.status == rc.STATUS_REJECTED and outcome.file_reason:
                 total[outcome.file_reason] += 1
         return total
 
@@ -165,7 +165,7 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
             sa.text("SELECT 1 FROM ingest_file WHERE identity = :i"), {"i": identity}
         ).scalar()
     if seen_before:
-        outcome.status = rc.STATUS_DUPLICATE
+        outcome.status, outcome.file_reason = rc.STATUS_DUPLICATE, rc.DUPLICATE_FILE
         return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None)
 
     source = contract()[dropped.source]
@@ -223,7 +223,7 @@ def _identity_taken(engine: Engine, identity: str) -> bool:
 def _reset_as_duplicate(outcome: FileOutcome) -> FileOutcome:
     return FileOutcome(relative_path=outcome.relative_path, file_name=outcome.file_name,
                        province_code=outcome.province_code, source=outcome.source, sha256=outcome.sha256,
-                       status=rc.STATUS_DUPLICATE, received_on=outcome.received_on)
+                       status=rc.STATUS_DUPLICATE, file_reason=rc.DUPLICATE_FILE, received_on=outcome.received_on)
 
 
 def _counts(outcome: FileOutcome) -> dict:

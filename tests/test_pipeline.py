@@ -1,0 +1,235 @@
+"""The real pipeline on realistic messy drops, on SQLite and PostgreSQL, held to the generated truth."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from etl.cli import main
+from etl.config import Settings
+from etl.pipeline import run
+from etl.publish import REPORTING_VIEWS, view_rows
+from etl.sample import build_plan
+from etl.warehouse import create_warehouse_engine
+
+TRUTH_KEYS = {"rpt_province_summary", "rpt_quarantine_summary", "rpt_loan_cap_breaches", "rpt_monthly_loans"}
+
+
+@pytest.fixture
+def settings(tmp_path, warehouse_url) -> Settings:
+    for name in ("ingest", "archive", "outbox"):
+        (tmp_path / name).mkdir()
+    return Settings(ingest_root=tmp_path / "ingest", archive_root=tmp_path / "archive",
+                    outbox_root=tmp_path / "outbox", warehouse=warehouse_url, settle_seconds=0)
+
+
+def warehouse_views(url: str) -> dict[str, list[dict]]:
+    engine = create_warehouse_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {view: view_rows(connection, view) for view in REPORTING_VIEWS}
+    finally:
+        engine.dispose()
+
+
+def persons(url: str) -> dict[str, dict]:
+    engine = create_warehouse_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text(
+                "SELECT national_id, home_province_code, multi_registration, loan_only, unregistered_borrower"
+                " FROM person")).all()
+    finally:
+        engine.dispose()
+    return {nid: {"home_province": home, "multi_registration": bool(multi), "loan_only": bool(only),
+                  "unregistered_borrower": bool(unreg)} for nid, home, multi, only, unreg in rows}
+
+
+def receipts(outbox: Path) -> dict[str, dict]:
+    """Receipts by the file's path relative to the ingest root."""
+    found = {}
+    for path in outbox.rglob("*.receipt.json"):
+        receipt = json.loads(path.read_text(encoding="utf-8"))
+        found[receipt["relative_path"]] = receipt
+    return found
+
+
+def files_left(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() or p.is_symlink()]
+
+
+def _sorted(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda row: json.dumps(row, ensure_ascii=False, sort_keys=True))
+
+
+def assert_matches_truth(settings: Settings, truth: dict) -> None:
+    views = warehouse_views(settings.warehouse)
+    for view in TRUTH_KEYS:  # SQL collation of Persian text may order rows differently from Python
+        assert _sorted(views[view]) == _sorted(truth[view]), view
+    assert persons(settings.warehouse) == truth["persons"]
+
+
+def test_two_batches_and_a_rerun_give_exactly_the_true_answers(settings):
+    plan = build_plan()
+    written = plan.write_batch(settings.ingest_root, 1)
+    run(settings)
+    truth = plan.truth(after_batch=1)
+    assert_matches_truth(settings, truth)
+
+    # Every file was archived and receipted, with the status and counts the truth expects.
+    assert files_left(settings.ingest_root) == []
+    assert len(files_left(settings.archive_root)) == len(written)
+    got = receipts(settings.outbox_root)
+    assert set(got) == set(truth["files"])
+    for relative, expected in truth["files"].items():
+        receipt = got[relative]
+        assert {key: receipt[key] for key in expected} == expected, relative
+        assert receipt["summary_fa"] and receipt["summary_en"]
+
+    # A rerun with nothing new changes nothing.
+    before = warehouse_views(settings.warehouse)
+    report = run(settings)
+    assert report.files_found == 0
+    assert warehouse_views(settings.warehouse) == before
+
+    # Batch 2: resent files, later versions of keys, rejected updates, new people.
+    written_2 = plan.write_batch(settings.ingest_root, 2)
+    run(settings)
+    truth = plan.truth(after_batch=2)
+    assert_matches_truth(settings, truth)
+    assert files_left(settings.ingest_root) == []
+    assert len(files_left(settings.archive_root)) == len(written) + len(written_2)
+    got = receipts(settings.outbox_root)
+    for relative, expected in truth["files"].items():
+        assert {key: got[relative][key] for key in expected} == expected, relative
+
+    # The same bytes dropped again, under any name, are a duplicate and change nothing.
+    before = warehouse_views(settings.warehouse)
+    archived = next(p for p in settings.archive_root.rglob("*__*") if "/applicants/" in p.as_posix()
+                    and p.suffix.lower() == ".csv")
+    province = archived.relative_to(settings.archive_root).parts[0]
+    again = settings.ingest_root / province / "applicants" / "again.csv"
+    again.parent.mkdir(parents=True, exist_ok=True)
+    again.write_bytes(archived.read_bytes())
+    report = run(settings)
+    assert [o.status for o in report.outcomes] == ["duplicate_file"]
+    assert warehouse_views(settings.warehouse) == before
+
+
+def test_rejected_rows_are_kept_as_sent_with_line_numbers(settings):
+    folder = settings.ingest_root / "IR-04" / "applicants"
+    folder.mkdir(parents=True)
+    rows = [
+        "شماره پرونده,کد ملی,نام,نام خانوادگی,تاریخ ثبت نام,رنگ",
+        "A1,0499370899,علی,رضایی,1402/05/01,آبی",
+        "",
+        "A2,0499370898,زهرا,کریمی,1402/05/02,سبز",
+        "A3,0790419904,,احمدی,۱۴۰۴/۱۲/۳۰,",
+        "A4,0084575948,مریم,نوری,1402/05/03,,extra",
+    ]
+    (folder / "ثبت نام.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    run(settings)
+    outbox = settings.outbox_root / "IR-04" / "applicants"
+    receipt = json.loads(next(outbox.glob("*.receipt.json")).read_text(encoding="utf-8"))
+    assert receipt["status"] == "loaded_with_rejections"
+    assert (receipt["rows_read"], receipt["rows_loaded"], receipt["rows_rejected"]) == (4, 1, 3)
+    assert receipt["rejected_by_reason"] == {"invalid_national_id": 1, "missing_required": 1, "invalid_date": 1,
+                                             "malformed_row": 1}
+    rejected = next(outbox.glob("*.rejected.csv")).read_text(encoding="utf-8-sig").splitlines()
+    assert rejected[0] == "شماره پرونده,کد ملی,نام,نام خانوادگی,تاریخ ثبت نام,رنگ,column_7,line_number,reasons"
+    assert rejected[1:] == [
+        "A2,0499370898,زهرا,کریمی,1402/05/02,سبز,,4,invalid_national_id",
+        "A3,0790419904,,احمدی,۱۴۰۴/۱۲/۳۰,,,5,missing_required;invalid_date",
+        "A4,0084575948,مریم,نوری,1402/05/03,,extra,6,malformed_row",
+    ]
+    engine = create_warehouse_engine(settings.warehouse)
+    with engine.connect() as connection:
+        extra = connection.execute(sa.text("SELECT extra FROM registration")).scalar_one()
+    engine.dispose()
+    assert json.loads(extra) == {"رنگ": "آبی"}
+
+
+def test_a_later_file_replaces_a_key_and_a_rejected_later_row_does_not(settings):
+    folder = settings.ingest_root / "IR-10" / "loans"
+    folder.mkdir(parents=True)
+    header = "loan_id,bank,national_id,loan_type,amount_rial,status,approved_at\n"
+    first = folder / "first.csv"
+    first.write_text(header + "L1,بانک ملت,0499370899,individual,100000000,approved,1402/01/10\n"
+                     "L2,بانک ملت,0790419904,individual,100000000,approved,1402/01/10\n", encoding="utf-8")
+    os.utime(first, (1_700_000_000, 1_700_000_000))
+    second = folder / "second.csv"
+    second.write_text(header + "l1,بانك ملت,0499370899,individual,100000000,cancelled,1402/01/10\n"
+                      "L2,بانک ملت,0790419904,individual,0,cancelled,1402/01/10\n", encoding="utf-8")
+    os.utime(second, (1_700_000_100, 1_700_000_100))
+    run(settings)
+    summary = {r["province_code"]: r for r in warehouse_views(settings.warehouse)["rpt_province_summary"]}
+    assert summary["IR-10"]["loans"] == 1  # L1 cancelled by the later file; L2's later row was refused
+    assert summary["IR-10"]["loan_amount_rial"] == 100000000
+    engine = create_warehouse_engine(settings.warehouse)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT loan_id, status FROM loan ORDER BY loan_key")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("l1", "cancelled"), ("L2", "approved")]
+
+
+def test_links_are_never_followed_and_nothing_outside_the_root_is_read(settings, tmp_path):
+    outside = tmp_path / "outside.csv"
+    outside.write_text("application_id,national_id,first_name,last_name,registered_at\n"
+                       "A1,0499370899,علی,رضایی,1402/05/01\n", encoding="utf-8")
+    secret_folder = tmp_path / "secret"
+    secret_folder.mkdir()
+    (secret_folder / "x.csv").write_text("a\n1\n", encoding="utf-8")
+    folder = settings.ingest_root / "IR-04" / "applicants"
+    folder.mkdir(parents=True)
+    (folder / "link.csv").symlink_to(outside)
+    (settings.ingest_root / "IR-05").symlink_to(secret_folder, target_is_directory=True)
+    report = run(settings)
+    assert sorted((o.relative_path, o.status, o.file_reason) for o in report.outcomes) == [
+        ("IR-04/applicants/link.csv", "rejected", "unsafe_path"),
+        ("IR-05", "rejected", "unsafe_path"),
+    ]
+    assert outside.exists() and (secret_folder / "x.csv").exists()
+    assert warehouse_views(settings.warehouse)["rpt_province_summary"][4]["registrations"] == 0
+    archived_links = [p for p in settings.archive_root.rglob("*") if p.is_symlink()]
+    assert len(archived_links) == 2
+
+
+def test_files_still_being_written_are_left_alone(settings):
+    folder = settings.ingest_root / "IR-04" / "training"
+    folder.mkdir(parents=True)
+    for name in ("x.csv.part", ".hidden.csv", "~$book.xlsx", "y.csv.crdownload", "z.TMP"):
+        (folder / name).write_text("enrollment_id\n1\n", encoding="utf-8")
+    fresh = folder / "fresh.csv"
+    fresh.write_text("enrollment_id\n1\n", encoding="utf-8")
+    report = run(Settings(**{**settings.__dict__, "settle_seconds": 3600}))
+    assert report.files_found == 0
+    assert len(files_left(settings.ingest_root)) == 6
+
+
+def test_the_command_line_fails_clearly_when_it_cannot_run(tmp_path, capsys):
+    code = main(["run", "--ingest-root", str(tmp_path / "missing"), "--warehouse", f"sqlite:///{tmp_path}/w.db"])
+    assert code == 2
+    assert "ingest root" in capsys.readouterr().err
+    (tmp_path / "in").mkdir()
+    code = main(["run", "--ingest-root", str(tmp_path / "in"), "--archive-root", str(tmp_path / "a"),
+                 "--outbox-root", str(tmp_path / "o"), "--warehouse", "postgresql://nobody@127.0.0.1:9/none"])
+    assert code == 2
+    assert "unreachable" in capsys.readouterr().err
+
+
+def test_the_command_line_reads_its_settings_from_the_environment(tmp_path, monkeypatch, capsys):
+    (tmp_path / "in" / "IR-04" / "loans").mkdir(parents=True)
+    (tmp_path / "in" / "IR-04" / "loans" / "l.csv").write_text(
+        "loan_id,bank,national_id,loan_type,amount_toman,status\nL1,بانک ملت,0499370899,شبکه ای,۵۰۰۰۰۰۰,پرداخت شده\n",
+        encoding="utf-8")
+    for name, value in {"INGEST_ROOT": "in", "ARCHIVE_ROOT": "a", "OUTBOX_ROOT": "o",
+                        "WAREHOUSE": f"sqlite:///{tmp_path}/w.db", "SETTLE_SECONDS": "0"}.items():
+        monkeypatch.setenv(f"MASHAGHEL_{name}", str(tmp_path / value) if name.endswith("ROOT") else value)
+    assert main(["run", "--quiet"]) == 0
+    assert main(["summary"]) == 0
+    out = capsys.readouterr().out
+    assert "IR-04 West Azerbaijan" in out and "50,000,000" in out
