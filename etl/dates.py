@@ -16,7 +16,7 @@ import pandas as pd
 from etl.persian import to_ascii_digits
 
 _DATE = re.compile(r"([0-9]{4})([/.\-])([0-9]{1,2})\2([0-9]{1,2})")
-_TIME_SUFFIX = re.compile(r"\s+\S.*$")
+_TIME_SUFFIX = re.compile(r"\s+[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(\s*[AaPp][Mm])?$")
 
 
 def parse_date(value: str | None) -> dt.date | None:

@@ -130,3 +130,27 @@ def file_sha256(dropped: DroppedFile) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def locate(ingest_root: Path, relative_path: str) -> DroppedFile | None:
+    """The file at a path found earlier, looked at again; None when it is gone or in progress.
+
+    Every folder on the way is checked with ``lstat``: behind a folder replaced by
+    a link since discovery nothing is read (the link itself is refused when found).
+    """
+    relative = Path(relative_path)
+    if relative.is_absolute() or ".." in relative.parts or is_in_progress(relative.name):
+        return None
+    path = ingest_root / relative
+    if any((ingest_root / Path(*relative.parts[:i])).is_symlink() for i in range(1, len(relative.parts))):
+        return None
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    is_link = stat.S_ISLNK(info.st_mode)
+    if not is_link and not stat.S_ISREG(info.st_mode):
+        return None
+    province, source, reason = _place(relative.parts, is_link)
+    return DroppedFile(path=path, relative_path=relative.as_posix(), province_code=province, source=source,
+                       place_reason=reason, size=info.st_size, mtime=info.st_mtime)

@@ -32,23 +32,11 @@ _TEXT_TABLE = str.maketrans(
     }
 )
 
-# For keys and headers: also hamza forms folded, then ZWNJ and all spacing removed.
-_KEY_TABLE = str.maketrans(
-    {
-        "\u0623": "\u0627",  # أ -> ا
-        "\u0625": "\u0627",  # إ -> ا
-        "\u0671": "\u0627",  # ٱ -> ا
-        "\u0624": "\u0648",  # ؤ -> و
-        "\u0626": "\u06cc",  # ئ -> ی
-        "\u0629": "\u0647",  # ة -> ه
-        "\u06c0": "\u0647",  # ۀ -> ه
-        ZWNJ: None,
-        "\u200d": None,  # ZWJ
-    }
-)
+# For keys, headers and enumerations: ZWNJ and ZWJ removed (spaces and underscores separately).
+_KEY_TABLE = str.maketrans({ZWNJ: None, "\u200d": None})
 
 _SPACES = re.compile(r"\s+")
-_ALL_SPACES = re.compile(r"[\s_]+")
+_ALL_SPACES = re.compile(r"[\s_]+")  # "Application Id" meets application_id
 
 
 def to_ascii_digits(value: str) -> str:

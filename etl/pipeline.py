@@ -132,8 +132,11 @@ def _aware(value: dt.datetime | str) -> dt.datetime:
 
 
 def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sighting: Sighting,
-                 run_id: str) -> FileOutcome:
-    """Decide, load and receipt one file; idempotent (a rerun finds the manifest row)."""
+                 run_id: str, dry_run: bool = False) -> FileOutcome:
+    """Decide, load and receipt one file; idempotent (a rerun finds the manifest row).
+
+    A dry run decides and validates the file but writes, moves and receipts nothing.
+    """
     with engine.connect() as connection:
         pending = connection.execute(
             sa.text(
@@ -142,7 +145,7 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
             ),
             {"p": dropped.relative_path, "s": sighting.sha256},
         ).scalar()
-    if pending is not None:
+    if pending is not None and not dry_run:
         return finish_file(engine, settings, int(pending), dropped)
 
     outcome = FileOutcome(
@@ -157,7 +160,7 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
     manifest = _manifest(settings, dropped, sighting, outcome, run_id)
     if dropped.place_reason:
         outcome.file_reason = dropped.place_reason
-        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None)
+        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run)
 
     identity = f"{dropped.province_code}|{dropped.source}|{sighting.sha256}"
     with engine.connect() as connection:
@@ -166,7 +169,7 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
         ).scalar()
     if seen_before:
         outcome.status, outcome.file_reason = rc.STATUS_DUPLICATE, rc.DUPLICATE_FILE
-        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None)
+        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run)
 
     source = contract()[dropped.source]
     result = read_file(dropped.path, source)
@@ -175,10 +178,11 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
     outcome.detail = result.detail
     if result.reason:
         outcome.file_reason = result.reason
-        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=identity)
+        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=identity,
+                                    dry_run=dry_run)
     if result.empty or result.frame is None or result.frame.empty:
         outcome.status = rc.STATUS_EMPTY
-        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None)
+        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run)
 
     frame = result.frame
     malformed = frame["_malformed"].astype(bool)
@@ -197,6 +201,8 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
     outcome.warnings_by_reason = dict(validated.warnings_by_reason)
     outcome.status = rc.STATUS_LOADED_WITH_REJECTIONS if outcome.rows_rejected else rc.STATUS_LOADED
     manifest.update(_counts(outcome), identity=identity)
+    if dry_run:
+        return outcome
     try:
         with engine.begin() as connection:
             file_id = insert_manifest(connection, manifest)
@@ -264,8 +270,10 @@ def _manifest(settings: Settings, dropped: DroppedFile, sighting: Sighting, outc
 
 
 def _record_without_rows(engine: Engine, settings: Settings, dropped: DroppedFile, outcome: FileOutcome,
-                         manifest: dict, identity: str | None) -> FileOutcome:
+                         manifest: dict, identity: str | None, dry_run: bool = False) -> FileOutcome:
     """A file that loads no rows: its manifest row alone, then archive and receipt."""
+    if dry_run:
+        return outcome
     manifest.update(_counts(outcome), identity=identity, detail=outcome.detail)
     try:
         with engine.begin() as connection:

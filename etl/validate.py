@@ -9,6 +9,7 @@ rows that passed, the same key twice with different values rejects all of them
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections import Counter
@@ -48,17 +49,26 @@ def load_suite_dict(source_name: str) -> dict:
 
 
 @cache
-def _validation_definition(source_name: str):
-    """An ephemeral GX context with this source's suite, built once per process."""
+def _context():
+    """One ephemeral GX context per process (nothing written to disk but Data Docs)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    import etl.expectations  # noqa: F401  (registers the custom expectations before the suite loads)
+    import etl.expectations  # noqa: F401  (registers the custom expectations before any suite loads)
 
     for noisy in ("great_expectations", "great_expectations._docs_decorators"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+@cache
+def _validation_definition(source_name: str):
+    """This source's suite, ready to run on a DataFrame; built once per process."""
+    import great_expectations as gx
+
+    context = _context()
     stored = load_suite_dict(source_name)
     suite = context.suites.add(gx.ExpectationSuite(**stored))
     if len(suite.expectations) != len(stored["expectations"]):
@@ -162,3 +172,27 @@ def _resolve_duplicate_keys(frame: pd.DataFrame, source: Source) -> tuple[pd.Dat
     accepted = frame.drop(index=conflicting)
     accepted = accepted.loc[~accepted.duplicated(keys, keep="last")]
     return accepted, conflicting
+
+
+def data_docs(target: Path) -> str:
+    """Build GX Data Docs of every suite into ``target``; returns the index page's path.
+
+    Analysts and clerks' supervisors read there exactly the rules the pipeline
+    enforces, with each expectation's reason code in its meta.
+    """
+    from etl.contract import SOURCES
+
+    target = Path(target).resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    context = _context()
+    for source in SOURCES:
+        _validation_definition(source)
+    site = "rules_" + hashlib.sha1(str(target).encode()).hexdigest()[:12]  # one site per target folder
+    if site not in (context.get_site_names() or []):
+        context.add_data_docs_site(site_name=site, site_config={
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(target)},
+        })
+    context.build_data_docs(site_names=[site])
+    return str(target / "index.html")

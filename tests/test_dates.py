@@ -16,6 +16,8 @@ from etl.dates import jalali_year_month, parse_date, parse_date_series, tehran_t
         ("۱۳۹۸/۰۷/۰۹", dt.date(2019, 10, 1)),
         ("١٣٩٨/٠٧/٠٩", dt.date(2019, 10, 1)),
         ("1398/07/09 14:30", dt.date(2019, 10, 1)),
+        ("2019-10-01 00:00:00", dt.date(2019, 10, 1)),
+        ("2019-10-01 9:05:00.000 PM", dt.date(2019, 10, 1)),
         ("2019-10-01", dt.date(2019, 10, 1)),
         ("2019/10/1", dt.date(2019, 10, 1)),
         ("1403/12/30", dt.date(2025, 3, 20)),  # 1403 is a leap year: Esfand 30 exists
@@ -48,6 +50,7 @@ def test_valid_dates(text, expected):
         "2101-01-01",
         "1700-01-01",
         "13980709",
+        "1403/01/15 xyz",  # only a time may follow the date
         "yesterday",
         "",
         None,

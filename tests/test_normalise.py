@@ -26,10 +26,16 @@ def test_text_normalisation(raw, expected):
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("شبکه‌ای", "شبکه ای"), ("عبد الله", "عبدالله"), ("بانك ملت", "بانک‌ملت"), ("L-1 ", "l-1"), ("IR-04", "ir-04")],
+    [("شبکه‌ای", "شبکه ای"), ("عبد الله", "عبدالله"), ("بانك ملت", "بانک‌ملت"), ("L-1 ", "l-1"), ("IR-04", "ir-04"),
+     ("۱۲۳", "123"), ("Application Id", "application_id")],
 )
 def test_match_keys_meet(a, b):
     assert match_key(a) == match_key(b)
+
+
+@pytest.mark.parametrize(("a", "b"), [("A-1", "A1"), ("L1", "L2"), ("آ1", "ا1")])
+def test_match_keys_keep_what_the_contract_does_not_fold(a, b):
+    assert match_key(a) != match_key(b)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,76 @@
+"""
+### Publish national reporting
+
+Runs when `ingest_provincial_drops` has loaded files (the `mashaghel_ingested`
+asset), and by hand. Recomputes every person, their home province and flags
+(`multi_registration`, `loan_only`, `unregistered_borrower`) from all loaded
+records in one transaction; checks that the reporting views add up and exports
+them to `<outbox>/national/`; builds the GX Data Docs of the rules
+(`<outbox>/national/rules/index.html`). Emits the `mashaghel_published` asset.
+
+* **Reads / writes**: the warehouse (`warehouse` connection or `MASHAGHEL_WAREHOUSE`)
+  and the outbox. Idempotent: rerun it any time; it always recomputes from all data.
+* **Deadline**: an alert fires when a run has not finished 30 minutes after it was
+  queued (set `MASHAGHEL_DISABLE_DEADLINES=1` to switch it off, as tests do).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from airflow.sdk import Asset, AsyncCallback, DeadlineAlert, DeadlineReference, dag, task
+
+INGESTED = Asset(name="mashaghel_ingested", uri="mashaghel://warehouse/ingested")
+PUBLISHED = Asset(name="mashaghel_published", uri="mashaghel://warehouse/published")
+DEADLINE = None if os.environ.get("MASHAGHEL_DISABLE_DEADLINES") else DeadlineAlert(
+    reference=DeadlineReference.DAGRUN_QUEUED_AT,
+    interval=dt.timedelta(minutes=30),
+    callback=AsyncCallback("etl.alerts.on_publish_deadline", kwargs={"dag_id": "publish_national_reporting"}),
+)
+
+
+PUBLISH_DOC = """Recomputes every person (home province, `multi_registration`, `loan_only`,
+`unregistered_borrower`) from all loaded records in one transaction, checks that the reporting
+views add up, and exports them to `<outbox>/national/`. Idempotent: rerun it any time."""
+RULES_DOC = """Builds the Great Expectations Data Docs of the row rules (the suites in `expectations/`)
+into `<outbox>/national/rules/`, and emits the `mashaghel_published` asset."""
+
+
+@dag(
+    dag_id="publish_national_reporting",
+    schedule=[INGESTED],
+    start_date=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    tags=["mashaghel", "publish"],
+    doc_md=__doc__,
+    deadline=DEADLINE,
+    default_args={
+        "owner": "data-engineering",
+        "retries": 2,
+        "retry_delay": dt.timedelta(seconds=float(os.environ.get("MASHAGHEL_RETRY_DELAY_SECONDS", "30"))),
+        "retry_exponential_backoff": 2.0,
+    },
+)
+def publish_national_reporting():
+    @task(doc_md=PUBLISH_DOC)
+    def resolve_people_and_publish() -> dict:
+        from etl.orchestration import resolve_and_publish, settings_from_airflow
+
+        totals = resolve_and_publish(settings_from_airflow())
+        print(f"published: {totals}")
+        return totals
+
+    @task(doc_md=RULES_DOC, outlets=[PUBLISHED])
+    def build_rules_docs(totals: dict) -> str:
+        from etl.orchestration import build_data_docs, settings_from_airflow
+
+        index = build_data_docs(settings_from_airflow().outbox_root / "national" / "rules")
+        print(f"Data Docs of the rules: {index}; national totals: {totals}")
+        return index
+
+    build_rules_docs(resolve_people_and_publish())
+
+
+publish_national_reporting()
