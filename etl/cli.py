@@ -127,4 +127,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{report.files_found} files ({statuses}); {report.rows_read:,} rows read, {report.rows_loaded:,} "
           f"loaded in {report.seconds:.1f} s ({rate:,.0f} rows/s); receipts in {settings.outbox_root}",
           file=sys.stderr)
+    if report.failures:
+        for relative_path, error in report.failures.items():
+            print(f"error: {relative_path} failed and stays in the ingest folder: {error}", file=sys.stderr)
+        return 1
     return 0

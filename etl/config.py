@@ -36,7 +36,7 @@ class Settings:
     archive_root: Path
     outbox_root: Path
     warehouse: str
-    settle_seconds: float = 60.0
+    settle_seconds: float = 0.0
 
     @classmethod
     def resolve(cls, **given: object | None) -> Settings:

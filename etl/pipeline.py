@@ -64,6 +64,7 @@ class RunReport:
     run_id: str
     files_found: int = 0
     outcomes: list[FileOutcome] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -311,12 +312,22 @@ def finish_file(engine: Engine, settings: Settings, file_id: int, dropped: Dropp
         file_reason=row["file_reason"],
         detail=row["detail"] or "",
     )
+    duplicate_of = None
+    if outcome.status == rc.STATUS_DUPLICATE:
+        with engine.connect() as connection:
+            duplicate_of = connection.execute(
+                sa.text("SELECT relative_path, status, received_on FROM ingest_file WHERE identity = :i"),
+                {"i": f"{outcome.province_code}|{outcome.source}|{outcome.sha256}"},
+            ).mappings().first()
     archived_to = archive_path(settings.archive_root, outcome)
     rejected_csv = None
     if rejected_rows:
         rejected_csv = rejected_csv_path(settings.outbox_root, outcome)
         write_rejected_csv(rejected_csv, json.loads(row["header"] or "[]"), rejected_rows)
-    write_receipt(receipt_path(settings.outbox_root, outcome), receipt_document(outcome, archived_to, rejected_csv))
+    document = receipt_document(outcome, archived_to, rejected_csv)
+    if duplicate_of:
+        document["duplicate_of"] = {key: str(value) for key, value in duplicate_of.items()}
+    write_receipt(receipt_path(settings.outbox_root, outcome), document)
     move_to_archive(dropped.path, archived_to)
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE ingest_file SET archived_at = :t WHERE file_id = :f"),
@@ -354,7 +365,15 @@ def ingest(engine: Engine, settings: Settings, run_id: str | None = None,
     report.files_found = len(ready)
     for done, dropped in enumerate(ready, start=1):
         file_started = time.monotonic()
-        outcome = process_file(engine, settings, dropped, sightings[dropped.relative_path], report.run_id)
+        try:
+            outcome = process_file(engine, settings, dropped, sightings[dropped.relative_path], report.run_id)
+        except (OSError, sa.exc.SQLAlchemyError, ValueError) as error:
+            # The file's transaction rolled back; it stays in the ingest folder for the next run.
+            log.exception("%s failed: %s", dropped.relative_path, error)
+            report.failures[dropped.relative_path] = f"{type(error).__name__}: {error}"
+            if isinstance(error, sa.exc.OperationalError):
+                raise  # the warehouse itself is gone: stop the run rather than fail every file
+            continue
         report.outcomes.append(outcome)
         if progress:
             progress(done, len(ready), outcome, time.monotonic() - file_started)

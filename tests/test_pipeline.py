@@ -233,3 +233,46 @@ def test_the_command_line_reads_its_settings_from_the_environment(tmp_path, monk
     assert main(["summary"]) == 0
     out = capsys.readouterr().out
     assert "IR-04 West Azerbaijan" in out and "50,000,000" in out
+
+
+def test_a_file_that_fails_unexpectedly_stays_for_the_next_run_and_the_others_load(settings, monkeypatch, capsys):
+    import etl.pipeline
+
+    folder = settings.ingest_root / "IR-04" / "loans"
+    folder.mkdir(parents=True)
+    header = "loan_id,bank,national_id,loan_type,amount_rial,status\n"
+    (folder / "a.csv").write_text(header + "L1,بانک ملت,0499370899,individual,5000,approved\n", "utf-8")
+    (folder / "b.csv").write_text(header + "L2,بانک ملت,0790419904,individual,7000,approved\n", "utf-8")
+    real_read = etl.pipeline.read_file
+
+    def read_or_fail(path, source):
+        if path.name == "a.csv":
+            raise OSError("simulated read error")
+        return real_read(path, source)
+
+    monkeypatch.setattr(etl.pipeline, "read_file", read_or_fail)
+    code = main(["run", "--ingest-root", str(settings.ingest_root), "--archive-root", str(settings.archive_root),
+                 "--outbox-root", str(settings.outbox_root), "--warehouse", settings.warehouse, "--quiet"])
+    assert code == 1
+    assert "IR-04/loans/a.csv failed and stays in the ingest folder" in capsys.readouterr().err
+    assert [p.name for p in files_left(settings.ingest_root)] == ["a.csv"]
+    monkeypatch.setattr(etl.pipeline, "read_file", real_read)
+    report = run(settings)
+    assert [(o.relative_path, o.status) for o in report.outcomes] == [("IR-04/loans/a.csv", "loaded")]
+    summary = {r["province_code"]: r for r in warehouse_views(settings.warehouse)["rpt_province_summary"]}
+    assert (summary["IR-04"]["loans"], summary["IR-04"]["loan_amount_rial"]) == (2, 12000)
+
+
+def test_a_duplicate_receipt_names_the_file_that_was_loaded(settings):
+    folder = settings.ingest_root / "IR-04" / "training"
+    folder.mkdir(parents=True)
+    content = "enrollment_id,national_id,course_title,completed\nE1,0499370899,خیاطی,بله\n"
+    (folder / "t.csv").write_text(content, "utf-8")
+    run(settings)
+    (folder / "t.csv").write_text(content, "utf-8")
+    report = run(settings)
+    assert [o.status for o in report.outcomes] == ["duplicate_file"]
+    receipt = json.loads(next(settings.outbox_root.rglob("t.csv.*.receipt.json")).read_text("utf-8"))
+    assert receipt["status"] == "duplicate_file"
+    assert receipt["duplicate_of"]["relative_path"] == "IR-04/training/t.csv"
+    assert receipt["duplicate_of"]["status"] == "loaded"
