@@ -9,7 +9,7 @@ export MASHAGHEL_ARCHIVE_ROOT ?= $(DATA)/archive
 export MASHAGHEL_OUTBOX_ROOT ?= $(DATA)/outbox
 export MASHAGHEL_WAREHOUSE ?= sqlite:///$(DATA)/warehouse.sqlite
 
-.PHONY: setup demo test lint lock clean
+.PHONY: setup demo demo-cli airflow test lint lock clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (Python 3.11)"; exit 1; }
@@ -21,11 +21,17 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 setup: $(VENV)/.installed  ## the virtual environment alone
 
-demo: setup  ## a fresh sample drop through the pipeline into the SQLite warehouse, then the summary
+demo: setup  ## a fresh sample drop through both Airflow DAGs into the SQLite warehouse, then the summary
+	bash scripts/demo.sh
+
+demo-cli: setup  ## the same with the command line alone, no Airflow
 	rm -rf $(DATA)
 	$(PY) -m etl sample --batch 1
 	$(PY) -m etl run
 	$(PY) -m etl summary
+
+airflow: setup  ## Airflow standalone with the project's DAGs, UI on http://localhost:8080
+	bash scripts/airflow-local.sh
 
 test: setup  ## lint, then the whole test suite
 	$(VENV)/bin/ruff check .
