@@ -47,6 +47,8 @@ LOAD_DOC = """One file (the map index is its path): read, normalise, validate, a
 **Rerun**: clear this task; a file already loaded is recognised from the manifest."""
 REPEATS_DOC = """Copies of files loaded by `load_file` in this run, taken after them so that the file seen
 first is the one loaded and the copy is receipted as `duplicate_file`."""
+CHECK_DOC = """Fails the run, after the totals were recorded and the asset emitted, when a file's task
+failed for good, so the run shows red and names the files left in the ingest folder."""
 TOTALS_DOC = """Logs the run's totals (files by status, rows loaded, rows refused by reason) and emits the
 `mashaghel_ingested` asset with them, which starts `publish_national_reporting`. Skipped when
 no file was taken, or on a dry run."""
@@ -125,11 +127,24 @@ def ingest_provincial_drops():
         context["outlet_events"][INGESTED].extra = totals
         return totals
 
+    @task(doc_md=CHECK_DOC, trigger_rule=TriggerRule.ALL_DONE)
+    def fail_if_a_file_failed(outcomes, repeated_outcomes) -> None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        context = get_current_context()
+        found = (context["ti"].xcom_pull(task_ids="find_ready_files") or []) + (
+            context["ti"].xcom_pull(task_ids="find_ready_files", key="repeat") or [])
+        done = {o["relative_path"] for o in [*(outcomes or []), *(repeated_outcomes or [])] if o}
+        failed = [path for path in found if path not in done]
+        if failed:
+            raise AirflowFailException(f"{len(failed)} file(s) failed and stay in the ingest folder: {failed}")
+
     ready = find_ready_files()
     loaded = load_file.expand(relative_path=ready)
     repeated = load_repeated_copies()
     ready >> loaded >> repeated
-    record_run_totals(loaded, repeated)
+    totals = record_run_totals(loaded, repeated)
+    totals >> fail_if_a_file_failed(loaded, repeated)
 
 
 ingest_provincial_drops()

@@ -13,6 +13,7 @@ import re
 import jdatetime
 import pandas as pd
 
+from etl.distinct import map_distinct, passes_distinct
 from etl.persian import to_ascii_digits
 
 _DATE = re.compile(r"([0-9]{4})([/.\-])([0-9]{1,2})\2([0-9]{1,2})")
@@ -54,23 +55,26 @@ def parse_date_series(values: pd.Series) -> pd.DataFrame:
     Returns a frame on the same index with ``date`` (ISO text or missing),
     ``jalali_year`` and ``jalali_month`` (nullable integers).
     """
-    distinct = values.dropna().unique()
-    parsed: dict[str, tuple[str, int, int]] = {}
-    for text in distinct:
-        day = parse_date(text)
-        if day is not None:
-            parsed[text] = (day.isoformat(), *jalali_year_month(day))
-    iso = values.map({k: v[0] for k, v in parsed.items()}).astype("string")
-    year = values.map({k: v[1] for k, v in parsed.items()}).astype("Int64")
-    month = values.map({k: v[2] for k, v in parsed.items()}).astype("Int64")
-    return pd.DataFrame({"date": iso, "jalali_year": year, "jalali_month": month}, index=values.index)
+    parsed = map_distinct(values, _iso_and_jalali)
+    parts = parsed.map(lambda p: (None, None, None) if p is None or p is pd.NA else p)
+    return pd.DataFrame(
+        {
+            "date": pd.array([p[0] for p in parts], dtype="string"),
+            "jalali_year": pd.array([p[1] for p in parts], dtype="Int64"),
+            "jalali_month": pd.array([p[2] for p in parts], dtype="Int64"),
+        },
+        index=values.index,
+    )
+
+
+def _iso_and_jalali(text: str) -> tuple[str | None, int | None, int | None]:
+    day = parse_date(text)
+    return (day.isoformat(), *jalali_year_month(day)) if day else (None, None, None)
 
 
 def is_date_series(values: pd.Series) -> pd.Series:
     """Boolean Series: whether each value names a date (missing is False)."""
-    distinct = values.dropna().unique()
-    lookup = {text: parse_date(text) is not None for text in distinct}
-    return values.map(lookup).fillna(False).astype(bool)
+    return passes_distinct(values, lambda text: parse_date(text) is not None)
 
 
 def tehran_today(moment: dt.datetime) -> dt.date:

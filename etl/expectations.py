@@ -16,14 +16,9 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 )
 
 from etl.dates import is_date_series
+from etl.distinct import passes_distinct
 from etl.national_id import valid_national_id_series
 from etl.normalise import clean_mobile, non_negative_number, rial_amount
-
-
-def _passes(column: pd.Series, check) -> pd.Series:
-    """Apply a per-value check once per distinct value; True where the value passes."""
-    lookup = {value: check(value) for value in column.dropna().unique()}
-    return column.map(lookup).fillna(False).astype(bool)
 
 
 class ColumnValuesValidIranianNationalId(ColumnMapMetricProvider):
@@ -61,7 +56,7 @@ class ColumnValuesIranianMobile(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs) -> pd.Series:
-        return _passes(column, lambda value: clean_mobile(value) is not None)
+        return passes_distinct(column, lambda value: clean_mobile(value) is not None)
 
 
 class ExpectColumnValuesToBeIranianMobiles(ColumnMapExpectation):
@@ -76,7 +71,7 @@ class ColumnValuesPositiveWholeRial(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs) -> pd.Series:
-        return _passes(column, lambda value: rial_amount(value) is not None)
+        return passes_distinct(column, lambda value: rial_amount(value) is not None)
 
 
 class ExpectColumnValuesToBePositiveWholeRial(ColumnMapExpectation):
@@ -91,7 +86,7 @@ class ColumnValuesNonNegativeNumber(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs) -> pd.Series:
-        return _passes(column, lambda value: non_negative_number(value) is not None)
+        return passes_distinct(column, lambda value: non_negative_number(value) is not None)
 
 
 class ExpectColumnValuesToBeNonNegativeNumbers(ColumnMapExpectation):

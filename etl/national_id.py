@@ -6,6 +6,7 @@ import re
 
 import pandas as pd
 
+from etl.distinct import map_distinct, passes_distinct
 from etl.persian import to_ascii_digits
 
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]+")
@@ -43,15 +44,9 @@ def is_valid_national_id(value: str | None) -> bool:
 
 def clean_national_id_series(values: pd.Series) -> pd.Series:
     """Vectorised :func:`clean_national_id`, computed once per distinct value."""
-    return _map_distinct(values, clean_national_id)
+    return map_distinct(values, clean_national_id, "string")
 
 
 def valid_national_id_series(values: pd.Series) -> pd.Series:
     """Boolean Series: :func:`is_valid_national_id` of each value (missing is False)."""
-    return _map_distinct(values, is_valid_national_id).fillna(False).astype(bool)
-
-
-def _map_distinct(values: pd.Series, func) -> pd.Series:
-    distinct = values.dropna().unique()
-    lookup = {value: func(value) for value in distinct}
-    return values.map(lookup)
+    return passes_distinct(values, is_valid_national_id)

@@ -18,8 +18,9 @@ import pandas as pd
 
 from etl.contract import Source, enum_lookup
 from etl.dates import parse_date_series
+from etl.distinct import map_distinct
 from etl.national_id import clean_national_id_series
-from etl.persian import match_key, match_key_series, normalise_text_series
+from etl.persian import key_of_normalised, match_key, match_key_series, normalise_text_series, to_ascii_digits
 
 FOLDER_PROVINCE = "_folder_province"
 RECEIVED_ON = "_received_on"
@@ -31,11 +32,15 @@ _MOBILE_NOISE = re.compile(r"[\s\-()\[\]]")
 _MOBILE = re.compile(r"(?:\+98|0098|98|0)?(9[0-9]{9})")
 
 
-def clean_number_series(values: pd.Series) -> pd.Series:
+def clean_number(value: str) -> str | None:
     """Number text with ASCII digits, thousands separators dropped and '.' as decimal point."""
-    text = normalise_text_series(values).str.replace(_NUMBER_NOISE, "", regex=True)
-    text = text.str.replace("\u066b", ".", regex=False)  # ٫ Arabic decimal separator
-    return text.mask(text == "")
+    text = _NUMBER_NOISE.sub("", to_ascii_digits(value)).replace("\u066b", ".")  # ٫ Arabic decimal separator
+    return text or None
+
+
+def clean_number_series(values: pd.Series) -> pd.Series:
+    """Vectorised :func:`clean_number`."""
+    return map_distinct(values, clean_number, "string")
 
 
 def parse_decimal(text: str | None) -> Decimal | None:
@@ -91,11 +96,6 @@ def province_lookup() -> dict[str, str]:
     return lookup
 
 
-def _map_distinct(values: pd.Series, func) -> pd.Series:
-    lookup = {value: func(value) for value in values.dropna().unique()}
-    return values.map(lookup)
-
-
 def normalise(frame: pd.DataFrame, source: Source, province_code: str, received_on: dt.date) -> pd.DataFrame:
     """Canonical values and cleaned inputs for every column of ``source``.
 
@@ -110,11 +110,11 @@ def normalise(frame: pd.DataFrame, source: Source, province_code: str, received_
         raw = frame[name].astype("string") if name in frame.columns else missing
         if column.kind == "key":
             out[name] = normalise_text_series(raw)
-            out[f"{name}__key"] = match_key_series(raw)
+            out[f"{name}__key"] = map_distinct(out[name], key_of_normalised, "string")
         elif column.kind == "text":
             out[name] = normalise_text_series(raw)
         elif column.kind == "national_id":
-            out[name] = clean_national_id_series(normalise_text_series(raw)).astype("string")
+            out[name] = clean_national_id_series(raw)
         elif column.kind == "date":
             cleaned = normalise_text_series(raw)
             parsed = parse_date_series(cleaned)
@@ -125,11 +125,11 @@ def normalise(frame: pd.DataFrame, source: Source, province_code: str, received_
         elif column.kind == "mobile":
             cleaned = normalise_text_series(raw)
             out[f"{name}__input"] = cleaned
-            out[name] = _map_distinct(cleaned, clean_mobile).astype("string")
+            out[name] = map_distinct(cleaned, clean_mobile).astype("string")
         elif column.kind == "number":
             cleaned = clean_number_series(raw)
             out[f"{name}__input"] = cleaned
-            out[name] = _map_distinct(cleaned, non_negative_number).astype("Float64")
+            out[name] = map_distinct(cleaned, non_negative_number).astype("Float64")
         elif column.kind == "enum":
             keys = match_key_series(raw)
             out[f"{name}__input"] = keys
@@ -157,8 +157,8 @@ def _normalise_amount(frame: pd.DataFrame, source: Source, out: pd.DataFrame) ->
         column = amount_columns[0]
         cleaned = clean_number_series(frame[column.name].astype("string"))
         if column.unit == "toman":
-            cleaned = _map_distinct(cleaned, toman_as_rial_text).astype("string")
+            cleaned = map_distinct(cleaned, toman_as_rial_text).astype("string")
     else:  # the reader refuses such a file (missing_columns); keep the frame well-formed anyway
         cleaned = pd.Series(pd.NA, index=frame.index, dtype="string")
     out["amount_rial__input"] = cleaned
-    out["amount_rial"] = _map_distinct(cleaned, rial_amount).astype("Int64")
+    out["amount_rial"] = map_distinct(cleaned, rial_amount).astype("Int64")

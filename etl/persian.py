@@ -1,7 +1,6 @@
 """Persian text primitives: digits, Arabic letters, and the keys used for matching.
 
-Everything here works on whole pandas Series (``str.translate`` and regexes run
-in C) or on single strings, with the same rules.
+The Series versions apply the same rules to whole columns, once per distinct value.
 """
 
 from __future__ import annotations
@@ -9,6 +8,8 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+
+from etl.distinct import map_distinct
 
 PERSIAN_DIGITS = "۰۱۲۳۴۵۶۷۸۹"
 ARABIC_INDIC_DIGITS = "٠١٢٣٤٥٦٧٨٩"
@@ -54,7 +55,11 @@ def normalise_text(value: str | None) -> str | None:
 
 def match_key(value: str | None) -> str | None:
     """Key for comparing headers, keys and enumerations: case-folded, no ZWNJ or spaces."""
-    text = normalise_text(value)
+    return key_of_normalised(normalise_text(value))
+
+
+def key_of_normalised(text: str | None) -> str | None:
+    """:func:`match_key` of text that :func:`normalise_text` already cleaned."""
     if text is None:
         return None
     return _ALL_SPACES.sub("", text.translate(_KEY_TABLE).casefold()) or None
@@ -62,13 +67,9 @@ def match_key(value: str | None) -> str | None:
 
 def normalise_text_series(values: pd.Series) -> pd.Series:
     """Vectorised :func:`normalise_text` (empty strings become missing)."""
-    text = values.astype("string").str.translate(_TEXT_TABLE)
-    text = text.str.replace(_SPACES, " ", regex=True).str.strip()
-    return text.mask(text == "")
+    return map_distinct(values, normalise_text, "string")
 
 
 def match_key_series(values: pd.Series) -> pd.Series:
     """Vectorised :func:`match_key`."""
-    text = normalise_text_series(values).str.translate(_KEY_TABLE).str.casefold()
-    text = text.str.replace(_ALL_SPACES, "", regex=True)
-    return text.mask(text == "")
+    return map_distinct(values, match_key, "string")

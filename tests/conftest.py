@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Airflow reads its configuration when first imported: a throw-away home and SQLite metadata per
+# test process, the project's DAG folder, and no deadline alerts (they break dag.test() in 3.3).
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="mashaghel-airflow-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ["MASHAGHEL_DISABLE_DEADLINES"] = "1"
+os.environ["MASHAGHEL_RETRY_DELAY_SECONDS"] = "0.2"
 
 POSTGRES_ADMIN_URL = os.environ.get("MASHAGHEL_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -64,3 +77,19 @@ def warehouse_url(request, tmp_path) -> Iterator[str]:
         yield url
     finally:
         drop_postgres_database(url)
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    """The project's DAG folder, parsed (no metadata database needed)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A fresh SQLite metadata database for dag.test(), once per test process."""
+    from airflow.utils import db
+
+    db.resetdb()

@@ -43,12 +43,15 @@ def test_a_suite_naming_an_unknown_expectation_is_refused(tmp_path, monkeypatch)
                                   "meta": {"reason": "invalid_value"}})
     (tmp_path / "training.json").write_text(json.dumps(suite), encoding="utf-8")
     monkeypatch.setattr(validate_module, "SUITES_DIR", tmp_path)
-    _validation_definition.cache_clear()
+    fresh_gx_context = (validate_module._validation_definition, validate_module._context)
+    for cached in fresh_gx_context:
+        cached.cache_clear()
     try:
         with pytest.raises(SuiteError, match="dropped"):
             _validation_definition("training")
     finally:
-        _validation_definition.cache_clear()
+        for cached in fresh_gx_context:  # later tests in this process get a context with the real suites
+            cached.cache_clear()
 
 
 @pytest.mark.parametrize("source", SOURCES)
