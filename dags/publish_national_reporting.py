@@ -6,24 +6,44 @@ asset), and by hand. Recomputes every person, their home province and flags
 (`multi_registration`, `loan_only`, `unregistered_borrower`) from all loaded
 records in one transaction; checks that the reporting views add up and exports
 them to `<outbox>/national/`; builds the GX Data Docs of the rules
-(`<outbox>/national/rules/index.html`). Emits the `mashaghel_published` asset.
+(`<outbox>/national/rules/index.html`); writes the national report
+(`<outbox>/national/report/index.html`, and `report.pdf` when Chromium is installed).
+Emits the `mashaghel_published` asset.
 
 * **Reads / writes**: the warehouse (`warehouse` connection or `MASHAGHEL_WAREHOUSE`)
   and the outbox. Idempotent: rerun it any time; it always recomputes from all data.
 * **Deadline**: an alert fires when a run has not finished 30 minutes after it was
-  queued (set `MASHAGHEL_DISABLE_DEADLINES=1` to switch it off, as tests do).
+  queued. Set `MASHAGHEL_DISABLE_DEADLINES=1` to switch it off; it is off by itself
+  under `airflow dags test` and in Airflow's unit-test mode, where Airflow 3.3 cannot
+  run a DAG with a deadline.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 
 from airflow.sdk import Asset, AsyncCallback, DeadlineAlert, DeadlineReference, dag, task
 
 INGESTED = Asset(name="mashaghel_ingested", uri="mashaghel://warehouse/ingested")
 PUBLISHED = Asset(name="mashaghel_published", uri="mashaghel://warehouse/published")
-DEADLINE = None if os.environ.get("MASHAGHEL_DISABLE_DEADLINES") else DeadlineAlert(
+
+
+def _deadlines_wanted() -> bool:
+    """Deadline alerts break `dag.test()` in Airflow 3.3 (apache/airflow#73428): off in tests.
+
+    Off when MASHAGHEL_DISABLE_DEADLINES is set, in Airflow's unit-test mode, and
+    under `airflow dags test`.
+    """
+    if os.environ.get("MASHAGHEL_DISABLE_DEADLINES"):
+        return False
+    if os.environ.get("AIRFLOW__CORE__UNIT_TEST_MODE", "").lower() in ("true", "1"):
+        return False
+    return sys.argv[1:3] != ["dags", "test"]
+
+
+DEADLINE = None if not _deadlines_wanted() else DeadlineAlert(
     reference=DeadlineReference.DAGRUN_QUEUED_AT,
     interval=dt.timedelta(minutes=30),
     callback=AsyncCallback("etl.alerts.on_publish_deadline", kwargs={"dag_id": "publish_national_reporting"}),
@@ -35,6 +55,9 @@ PUBLISH_DOC = """Recomputes every person (home province, `multi_registration`, `
 views add up, and exports them to `<outbox>/national/`. Idempotent: rerun it any time."""
 RULES_DOC = """Builds the Great Expectations Data Docs of the row rules (the suites in `expectations/`)
 into `<outbox>/national/rules/`, and emits the `mashaghel_published` asset."""
+REPORT_DOC = """Writes the national report from the reporting views: `<outbox>/national/report/index.html`
+(Persian, right to left, charts and font inside the folder) and `report.pdf` beside it when Chromium is
+installed. Idempotent: each run replaces the previous report."""
 
 
 @dag(
@@ -70,7 +93,24 @@ def publish_national_reporting():
         print(f"Data Docs of the rules: {index}; national totals: {totals}")
         return index
 
-    build_rules_docs(resolve_people_and_publish())
+    @task(doc_md=REPORT_DOC)
+    def write_national_report(totals: dict) -> str:
+        from etl.orchestration import settings_from_airflow
+        from etl.report import default_out_dir, write_report
+        from etl.warehouse import create_warehouse_engine
+
+        settings = settings_from_airflow()
+        engine = create_warehouse_engine(settings.warehouse)
+        try:
+            index = write_report(engine, default_out_dir(settings.outbox_root))
+        finally:
+            engine.dispose()
+        print(f"national report: {index}; national totals: {totals}")
+        return str(index)
+
+    totals = resolve_people_and_publish()
+    build_rules_docs(totals)
+    write_national_report(totals)
 
 
 publish_national_reporting()
