@@ -16,7 +16,7 @@ WORKDIR /opt/mashaghel
 COPY requirements.lock pyproject.toml README.md ./
 RUN python -m venv .venv \
     && .venv/bin/pip install --no-cache-dir uv==0.13.8 \
-    && .venv/bin/uv pip sync --python .venv/bin/python requirements.lock
+    && .venv/bin/uv pip sync --compile-bytecode --python .venv/bin/python requirements.lock
 COPY etl ./etl
 COPY sql ./sql
 COPY expectations ./expectations
