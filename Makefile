@@ -9,13 +9,13 @@ export MASHAGHEL_ARCHIVE_ROOT ?= $(DATA)/archive
 export MASHAGHEL_OUTBOX_ROOT ?= $(DATA)/outbox
 export MASHAGHEL_WAREHOUSE ?= sqlite:///$(DATA)/warehouse.sqlite
 
-.PHONY: setup demo demo-cli airflow test lint lock clean
+.PHONY: setup demo demo-cli airflow test test-deps lint lock clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (Python 3.11)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock
+	$(VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(PY) requirements.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
@@ -33,7 +33,13 @@ demo-cli: setup  ## the same with the command line alone, no Airflow
 airflow: setup  ## Airflow standalone with the project's DAGs, UI on http://localhost:8080
 	bash scripts/airflow-local.sh
 
-test: setup  ## lint, then the whole test suite
+test-deps:  ## Debian's Chromium for the report test, installed when missing and we are root (as in CI)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else echo "chromium is missing and this is not root: the report rendering test will skip"; fi; }
+
+test: setup test-deps  ## lint, then the whole test suite
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m etl run|migrate|summary|sample``."""
+"""Command line: ``python -m etl run|migrate|summary|report|sample``."""
 
 from __future__ import annotations
 
@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = commands.add_parser("summary", help="print the national province summary")
     _add_warehouse(summary)
+
+    report = commands.add_parser("report", help="write the national report (HTML, and PDF when Chromium is there)")
+    _add_warehouse(report)
+    report.add_argument("--out", type=Path, help="folder for index.html; default <outbox>/national/report")
 
     sample = commands.add_parser("sample", help="write a generated provincial drop and its true answers")
     sample.add_argument("--ingest-root", dest="ingest_root", type=Path)
@@ -105,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
 
             with engine.connect() as connection:
                 print_province_summary(view_rows(connection, "rpt_province_summary"))
+        elif args.command == "report":
+            from etl.report import default_out_dir, write_report
+
+            print(write_report(engine, args.out or default_out_dir(settings.outbox_root)))
         else:
             print(f"warehouse {engine.url.render_as_string(hide_password=True)} is at the latest schema")
         return 0

@@ -17,17 +17,38 @@ Decisions the contract leaves open:
 - A file with only blank lines is empty, like a 0-byte file (of any extension).
 - xlsx: the sheet's used range is the table (its width is the header's width);
   an Excel serial 60 (the fake 1900-02-29), 0 or a negative stays a number.
+
+Hostile and broken files (every limit is a module constant below; each refusal is
+``unreadable`` with a detail naming the limit):
+- An .xlsx is checked as a zip before anything in it is unpacked, from its central
+  directory alone: not a zip, more than MAX_XLSX_MEMBERS members, more than
+  MAX_XLSX_UNCOMPRESSED bytes unpacked in all, or a member over XLSX_RATIO_FROM bytes
+  unpacking more than MAX_XLSX_RATIO times its packed size is refused. Only then is
+  each member inflated in 1 MiB pieces that are thrown away (never held whole): a member
+  that inflates beyond the size its directory entry declares (a lying zip bomb), or
+  that is encrypted or corrupt, is refused, and so is a sheet whose cell references
+  span more than MAX_CELLS cells (calamine allocates the whole span: two cells at A1
+  and XFD1048576 would abort the process, not raise).
+- A text cell may be up to MAX_CELL_CHARS characters (the csv module's default of
+  128 KiB is raised for every reader, process-wide); a longer cell makes the file
+  unreadable rather than one malformed row (the csv reader can't resume inside it).
+- A header may have up to MAX_COLUMNS columns (Excel's own limit), and a table up to
+  MAX_CELLS cells (rows times the header's width: short rows are padded to it);
+  beyond either the file is unreadable. Thousands of columns are fine.
 """
 
 from __future__ import annotations
 
 import codecs
+import copy
 import csv
 import gc
 import io
 import json
 import math
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +67,15 @@ TEXT_EXTENSIONS = frozenset({".csv", ".tsv"})
 XLSX_EXTENSIONS = frozenset({".xlsx"})
 # Candidate delimiters, in the order that wins a tie.
 DELIMITERS = ("\t", ";", ",")
+
+# Limits against hostile files (see the module docs).
+MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024  # bytes unpacked, all members together
+MAX_XLSX_RATIO = 200  # unpacked size / packed size of one member ...
+XLSX_RATIO_FROM = 1024 * 1024  # ... counted for members unpacking to more than this
+MAX_XLSX_MEMBERS = 10_000
+MAX_CELL_CHARS = 64 * 1024 * 1024  # characters in one text cell
+MAX_COLUMNS = 16_384  # Excel's own limit (column XFD)
+MAX_CELLS = 30_000_000  # rows x columns of one table (about 1 GB in calamine's dense range)
 
 # Windows-1256 is accepted only when its non-ASCII letters are mostly Arabic script
 # and Arabic-script characters rarely touch a Latin letter inside a word (which is
@@ -102,6 +132,10 @@ def read_file(path: Path, source: Source) -> ReadResult:
         return ReadResult(None, empty=True, detail="0-byte file")
     with _gc_paused():
         if suffix in XLSX_EXTENSIONS:
+            try:
+                check_workbook_zip(data)
+            except UnreadableFile as exc:
+                return ReadResult(reasons.UNREADABLE, encoding="xlsx", detail=str(exc))
             return _read_xlsx(data, source)
         return _read_text(data, source)
 
@@ -263,6 +297,7 @@ class _CsvRecords:
     """CSV records as (physical start line, cells); remembers where a multi-line last record began."""
 
     def __init__(self, stream: io.TextIOWrapper, delimiter: str) -> None:
+        csv.field_size_limit(MAX_CELL_CHARS)  # process-wide; set here so that nobody's lower limit applies
         self._reader = csv.reader(stream, delimiter=delimiter)
         self.open_end: int | None = None
 
@@ -275,6 +310,10 @@ class _CsvRecords:
                 previous = reader.line_num
                 yield start, row
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise UnreadableFile(
+                    f"a cell longer than {MAX_CELL_CHARS:,} characters in the record starting on line {previous + 1}"
+                ) from None
             raise UnreadableFile(f"CSV error after line {reader.line_num}: {exc}") from None
         # A record spanning the last lines may be an unterminated quote that swallowed the rest.
         self.open_end = start if previous > start else None
@@ -297,6 +336,116 @@ def _check_last_record(data: bytes, encoding: str, delimiter: str, start: int) -
 
 
 # --- xlsx --------------------------------------------------------------------------------------
+
+_CENTRAL_DIRECTORY_ENTRY = b"PK\x01\x02"
+_INFLATE_PIECE = 1024 * 1024
+# Cell (and row) references in sheet XML, in any spacing or quoting XML allows.
+_REF = rb"""r\s*=\s*["']\s*"""
+_CELL_COLUMN = re.compile(_REF + rb"([A-Za-z]+)[0-9]")
+_CELL_ROW = re.compile(_REF + rb"[A-Za-z]*([0-9]+)\s*[\"']")
+# Fast test: a reference beyond column BL (64) or row 468,749 (64 x 468,749 < MAX_CELLS); only
+# a member where one is found has its references scanned exactly (slow, but legitimate sheets
+# that wide or that long are rare).
+_FAR_REF = re.compile(
+    _REF + rb"(?:[A-Za-z]{3,}|[C-Zc-z][A-Za-z]|[Bb][M-Zm-z]|[A-Za-z]*0*(?:[1-9][0-9]{6,}|[5-9][0-9]{5}|4[7-9][0-9]{4}))"
+)
+_OVERLAP = 256  # bytes of one inflated piece kept before the next, so a reference split between them is seen
+
+
+def check_workbook_zip(data: bytes) -> None:
+    """Raise UnreadableFile unless ``data`` is a zip that is safe to hand to the workbook reader.
+
+    First from the central directory alone (nothing unpacked): a zip at all, its member count,
+    total unpacked size and per-member ratio. Then each member is inflated piece by piece and
+    thrown away, to prove it is no larger than declared and that its sheet stays within MAX_CELLS.
+    """
+    if data.count(_CENTRAL_DIRECTORY_ENTRY) > MAX_XLSX_MEMBERS:  # before zipfile parses every entry
+        raise UnreadableFile(f"zip bomb: more than {MAX_XLSX_MEMBERS:,} members in the workbook")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            _check_declared_sizes(members)
+            for member in members:
+                _check_member(archive, member)
+    except UnreadableFile:
+        raise
+    except zipfile.BadZipFile as exc:
+        raise UnreadableFile(f"not a valid xlsx workbook (bad zip: {exc})") from None
+    except (
+        zipfile.LargeZipFile,
+        zlib.error,
+        OSError,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:  # RuntimeError: an encrypted member
+        raise UnreadableFile(f"not a valid xlsx workbook (broken zip: {exc})") from None
+
+
+def _check_declared_sizes(members: list[zipfile.ZipInfo]) -> None:
+    if len(members) > MAX_XLSX_MEMBERS:
+        raise UnreadableFile(f"zip bomb: {len(members):,} members in the workbook, at most {MAX_XLSX_MEMBERS:,}")
+    total = sum(member.file_size for member in members)
+    if total > MAX_XLSX_UNCOMPRESSED:
+        raise UnreadableFile(
+            f"zip bomb: the workbook would unpack to {total:,} bytes, at most {MAX_XLSX_UNCOMPRESSED:,}"
+        )
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > XLSX_RATIO_FROM and ratio > MAX_XLSX_RATIO:
+            raise UnreadableFile(
+                f"zip bomb: member {member.filename!r} would unpack {member.file_size:,} bytes from "
+                f"{member.compress_size:,} ({ratio:,.0f} to 1, at most {MAX_XLSX_RATIO} to 1)"
+            )
+
+
+def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
+    """Inflate one member in pieces: no more bytes than declared, and no reference too far out."""
+    probe = copy.copy(member)
+    probe.file_size = member.file_size + 1  # so that zipfile hands over a byte too many, if there is one
+    probe.CRC = None  # type: ignore[assignment]  # (the workbook reader checks it) else a liar fails as "Bad CRC"
+    inflated = 0
+    tail = b""
+    far = False
+    with archive.open(probe) as stream:
+        while piece := stream.read(_INFLATE_PIECE):
+            inflated += len(piece)
+            if inflated > member.file_size:
+                raise UnreadableFile(
+                    f"zip bomb: member {member.filename!r} unpacks to more than the {member.file_size:,} "
+                    "bytes it declares"
+                )
+            window = tail + piece
+            far = far or _FAR_REF.search(window) is not None
+            tail = window[-_OVERLAP:]
+    if far:
+        _check_sheet_span(archive, member)
+
+
+def _check_sheet_span(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
+    """Refuse a sheet whose cell references span more than MAX_CELLS cells (exact, slow scan)."""
+    max_row = max_column = 0
+    tail = b""
+    with archive.open(member) as stream:
+        while piece := stream.read(_INFLATE_PIECE):
+            window = tail + piece
+            max_row = max(max_row, max(map(int, _CELL_ROW.findall(window)), default=0))
+            for letters in set(_CELL_COLUMN.findall(window)):
+                max_column = max(max_column, _column_number(letters.upper()))
+            tail = window[-_OVERLAP:]
+    if max_row * max_column > MAX_CELLS:
+        raise UnreadableFile(
+            f"{member.filename!r} has cells up to row {max_row:,} and column {max_column:,}: "
+            f"a table of more than {MAX_CELLS:,} cells"
+        )
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
 
 
 def _read_xlsx(data: bytes, source: Source) -> ReadResult:
@@ -459,6 +608,9 @@ def _tabulate(records: Iterable[tuple[int, list[str]]], source: Source, plain: b
             break
     if header is None:
         return ReadResult(None, empty=True, detail="no header and no data rows")
+    if len(header) > MAX_COLUMNS:
+        detail = f"the header on line {header_line} has {len(header):,} columns, at most {MAX_COLUMNS:,}"
+        return ReadResult(reasons.UNREADABLE, detail=detail)
 
     problem = _column_problem(header, source)
     if problem is not None:
@@ -472,6 +624,12 @@ def _tabulate(records: Iterable[tuple[int, list[str]]], source: Source, plain: b
     kept = [record for record in rows_iter if (joined := "".join(record[1])) and not joined.isspace()]
     if not kept:
         return ReadResult(None, empty=True, header=header, detail="header and no data rows")
+    if len(kept) * len(header) > MAX_CELLS:
+        return ReadResult(
+            reasons.UNREADABLE,
+            header=header,
+            detail=f"{len(kept):,} data rows of {len(header):,} columns: more than {MAX_CELLS:,} cells",
+        )
     lines = np.array([record[0] for record in kept], dtype=np.int64)
     if plain:
         raws = ['["' + '","'.join(record[1]) + '"]' for record in kept]

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: a fresh sample drop through both Airflow DAGs (`airflow dags test`), then the summary.
+# `make demo`: a fresh sample drop through both Airflow DAGs (`airflow dags test`), the summary, then the
+# national report's path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf data
@@ -20,3 +21,5 @@ done
 grep -h "run totals:" "$AIRFLOW_HOME/ingest_provincial_drops.log" | sed 's/.*run totals:/run totals:/' | head -1
 python -m etl summary
 echo "receipts: $MASHAGHEL_OUTBOX_ROOT   national exports: $MASHAGHEL_OUTBOX_ROOT/national"
+echo "national report:"
+python -m etl report
