@@ -35,6 +35,7 @@ from etl.contract import SOURCES, contract
 from etl.pipeline import run
 from etl.read import ReadResult, read_file
 from etl.warehouse import create_warehouse_engine
+from tests.test_pipeline import files_left, receipts
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = ["application_id", "national_id", "first_name", "last_name", "registered_at"]
@@ -60,18 +61,6 @@ def make_settings(root: Path) -> Settings:
 def hostile_settings(tmp_path: Path) -> Settings:
     """Tmp folders and a SQLite warehouse (these tests are about files, not the warehouse)."""
     return make_settings(tmp_path)
-
-
-def receipts(outbox: Path) -> dict[str, dict]:
-    found = {}
-    for path in outbox.rglob("*.receipt.json"):
-        receipt = json.loads(path.read_text(encoding="utf-8"))
-        found[receipt["relative_path"]] = receipt
-    return found
-
-
-def archived(archive: Path) -> list[Path]:
-    return [p for p in archive.rglob("*") if p.is_file() or p.is_symlink()]
 
 
 def left_in(root: Path) -> list[Path]:
@@ -217,7 +206,7 @@ def test_ragged_rows_through_the_pipeline_get_a_receipt(
             assert receipt["rows_read"] == len(malformed)
             assert receipt["rejected_by_reason"].get("malformed_row", 0) == sum(malformed)
         assert left_in(settings_.ingest_root) == []
-        assert len(archived(settings_.archive_root)) == 1
+        assert len(files_left(settings_.archive_root)) == 1
 
 
 # --- xlsx that is a zip bomb, not a zip, or not a workbook --------------------------------------
@@ -404,7 +393,7 @@ def test_a_cell_beyond_the_limit_makes_the_file_unreadable(tmp_path: Path, monke
 # --- the whole pipeline on hostile files -------------------------------------------------------
 
 
-def test_every_hostile_file_gets_a_receipt_and_is_archived(hostile_settings: Settings) -> None:
+def test_every_hostile_file_gets_a_receipt_and_is_files_left(hostile_settings: Settings) -> None:
     folder = hostile_settings.ingest_root / "IR-04" / "applicants"
     folder.mkdir(parents=True)
     zip_bomb(folder / "bomb.xlsx", 50)
@@ -429,7 +418,7 @@ def test_every_hostile_file_gets_a_receipt_and_is_archived(hostile_settings: Set
     got = receipts(hostile_settings.outbox_root)
     assert sorted(got) == sent
     assert left_in(hostile_settings.ingest_root) == [folder / "..csv"]
-    assert len(archived(hostile_settings.archive_root)) == len(sent)
+    assert len(files_left(hostile_settings.archive_root)) == len(sent)
     statuses = {Path(relative).name: (r["status"], r["file_reason"]) for relative, r in got.items()}
     for name in ("bomb.xlsx", "noise.xlsx", "not a workbook.xlsx"):
         assert statuses[name] == ("rejected", "unreadable"), name
@@ -473,7 +462,7 @@ def test_links_inside_the_root_are_refused_and_never_followed(hostile_settings: 
     finally:
         engine.dispose()
     assert counts == {"IR-04": 1, "IR-05": 1}  # each file once, from its own folder
-    assert sorted(p.name for p in archived(hostile_settings.archive_root) if p.is_symlink()) == sorted(
+    assert sorted(p.name for p in files_left(hostile_settings.archive_root) if p.is_symlink()) == sorted(
         f"{o.sha256}__{Path(o.relative_path).name}" for o in report.outcomes if o.file_reason == "unsafe_path")
     assert (theirs / "theirs.csv").exists() is False  # archived from its own folder, not through the link
     assert len(receipts(hostile_settings.outbox_root)) == 5
