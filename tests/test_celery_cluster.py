@@ -4,7 +4,7 @@ The same Airflow with CeleryExecutor: a throw-away PostgreSQL database as metada
 result backend, the local Redis (DB 7) as broker, and api-server, scheduler, dag-processor and one
 Celery worker as separate processes. The sample drop goes through both DAGs into a second throw-away
 PostgreSQL database, the warehouse (the `warehouse` connection), and must equal the generated truth.
-The one departure from the compose file: the worker preloads pandas and GX (tests/cluster.py).
+Like the compose file, the worker preloads pandas and GX (etl/celery_config.py).
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ def _environment(home: Path, metadata: str, warehouse: str, roots: dict[str, Pat
     env = {
         **inherited,
         "PATH": f"{BIN}{os.pathsep}{inherited.get('PATH', '')}",  # Airflow starts sub-commands as `airflow`
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), inherited.get("PYTHONPATH")])),  # tests.cluster
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), inherited.get("PYTHONPATH")])),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
@@ -241,7 +241,7 @@ def _environment(home: Path, metadata: str, warehouse: str, roots: dict[str, Pat
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url("postgresql+psycopg2"),
         "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + url("postgresql"),
-        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "tests.cluster.CELERY_CONFIG",  # the worker preloads pandas, GX
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "etl.celery_config.CELERY_CONFIG",  # preloads pandas, GX
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__WORKERS": "1",

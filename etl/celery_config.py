@@ -1,4 +1,7 @@
-"""Celery settings of the worker that tests/test_celery_cluster.py starts: Airflow's defaults plus a preload.
+"""Celery settings for Mashaghel's workers: Airflow's defaults plus a preload.
+
+Set ``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=etl.celery_config.CELERY_CONFIG`` (the
+compose file and the Celery test do).
 
 Every mapped ``load_file`` task imports pandas and Great Expectations, 3-5 s of CPU a task on a 2-core
 machine, times 84 files of the sample drop. The worker imports them once at start-up (Celery ``imports``),
