@@ -15,7 +15,7 @@ from pathlib import Path
 
 from etl import reasons as rc
 from etl.config import DEFAULTS, Settings, env_name
-from etl.discover import discover, file_sha256, locate
+from etl.discover import discover, locate
 from etl.pipeline import _now, prepare, process_file, record_sightings
 from etl.receipts import FileOutcome
 
@@ -97,10 +97,9 @@ def load_one_file(settings: Settings, relative_path: str, run_id: str, dry_run: 
         return {"relative_path": relative_path, "status": "gone"}
     engine = create_warehouse_engine(settings.warehouse)
     try:
-        sha = file_sha256(dropped)
-        sightings = record_sightings(engine, [dropped], _now())
-        sighting: Sighting | None = sightings.get(relative_path)
-        if sighting is None or sighting.sha256 != sha:
+        # Hashed afresh: the sighting is that of the bytes there now.
+        sighting: Sighting | None = record_sightings(engine, [dropped], _now()).get(relative_path)
+        if sighting is None:
             return {"relative_path": relative_path, "status": "gone"}
         outcome = process_file(engine, settings, dropped, sighting, run_id, dry_run=dry_run)
     finally:

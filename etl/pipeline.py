@@ -98,12 +98,6 @@ def record_sightings(engine: Engine, files: list[DroppedFile], now: dt.datetime)
     """
     hashed = {f.relative_path: file_sha256(f) for f in files if not still_being_written(f)}
     with engine.begin() as connection:
-        known = {
-            (path, sha): Sighting(sha, int(seq), _aware(first))
-            for path, sha, seq, first in connection.execute(
-                sa.text("SELECT relative_path, sha256, seen_seq, first_seen_at FROM ingest_sighting")
-            )
-        } if hashed else {}
         next_seq = int(connection.execute(sa.text("SELECT COALESCE(MAX(seen_seq), 0) FROM ingest_sighting"))
                        .scalar_one()) + 1
         sightings: dict[str, Sighting] = {}
@@ -111,7 +105,11 @@ def record_sightings(engine: Engine, files: list[DroppedFile], now: dt.datetime)
             sha = hashed.get(dropped.relative_path)
             if sha is None:
                 continue
-            sighting = known.get((dropped.relative_path, sha))
+            known = connection.execute(
+                sa.text("SELECT seen_seq, first_seen_at FROM ingest_sighting WHERE relative_path = :p AND sha256 = :s"),
+                {"p": dropped.relative_path, "s": sha},
+            ).first()
+            sighting = Sighting(sha, int(known[0]), _aware(known[1])) if known else None
             if sighting is None:
                 sighting = Sighting(sha, next_seq, now)
                 next_seq += 1
@@ -164,11 +162,7 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
         return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run)
 
     identity = f"{dropped.province_code}|{dropped.source}|{sighting.sha256}"
-    with engine.connect() as connection:
-        seen_before = connection.execute(
-            sa.text("SELECT 1 FROM ingest_file WHERE identity = :i"), {"i": identity}
-        ).scalar()
-    if seen_before:
+    if _identity_taken(engine, identity):
         outcome.status, outcome.file_reason = rc.STATUS_DUPLICATE, rc.DUPLICATE_FILE
         return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run)
 
