@@ -1,8 +1,9 @@
-"""Command line: ``python -m etl run|migrate|summary|report|sample``."""
+"""Command line: ``python -m etl run|migrate|summary|report|export|rekey|sample``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"leave files modified less than this long ago (0 = off); env "
                      f"{env_name('settle_seconds')}; default {DEFAULTS['settle_seconds']}")
     run.add_argument("--quiet", action="store_true", help="no per-file progress lines")
+    run.add_argument("--timings", type=Path, help="write seconds per stage, rows and files as JSON here")
 
     migrate = commands.add_parser("migrate", help="create or upgrade the warehouse schema")
     _add_warehouse(migrate)
@@ -38,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write the national report (HTML, and PDF when Chromium is there)")
     _add_warehouse(report)
     report.add_argument("--out", type=Path, help="folder for index.html; default <outbox>/national/report")
+
+    export = commands.add_parser("export", help="one province's own rows as an xlsx workbook, in Persian")
+    _add_warehouse(export)
+    export.add_argument("--province", required=True, help="province code, e.g. IR-04")
+    export.add_argument("--to", dest="target", type=Path, required=True, help="the .xlsx file to write")
+
+    rekey = commands.add_parser("rekey", help="recompute every person pseudonym with the configured key")
+    _add_warehouse(rekey)
 
     sample = commands.add_parser("sample", help="write a generated provincial drop and its true answers")
     sample.add_argument("--ingest-root", dest="ingest_root", type=Path)
@@ -91,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(written)} files of batch {args.batch} under {ingest_root}")
         return 0
 
+    from etl.export import ExportError
     from etl.pipeline import RunError
+    from etl.pseudonym import PseudonymKeyError
     from etl.publish import PublishError
     from etl.warehouse import WarehouseUnavailable
 
@@ -109,6 +121,17 @@ def main(argv: list[str] | None = None) -> int:
 
             with engine.connect() as connection:
                 print_province_summary(view_rows(connection, "rpt_province_summary"))
+        elif args.command == "export":
+            from etl.export import export_province
+
+            counts = export_province(engine, args.province, args.target)
+            print(f"{args.target}: " + ", ".join(f"{sheet} {rows:,}" for sheet, rows in counts.items()))
+        elif args.command == "rekey":
+            from etl.pseudonym import fingerprint, rekey
+
+            key = settings.pseudonym_key_bytes()
+            hashed = rekey(engine, key)
+            print(f"{hashed:,} national IDs given new pseudonyms; the warehouse now uses key {fingerprint(key)}")
         elif args.command == "report":
             from etl.report import default_out_dir, write_report
 
@@ -116,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"warehouse {engine.url.render_as_string(hide_password=True)} is at the latest schema")
         return 0
-    except (RunError, WarehouseUnavailable, PublishError) as error:
+    except (RunError, WarehouseUnavailable, PublishError, ExportError, PseudonymKeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -130,11 +153,19 @@ def _run(args: argparse.Namespace) -> int:
         warehouse=args.warehouse, settle_seconds=args.settle_seconds,
     )
     report = run(settings, progress=None if args.quiet else _print_progress)
+    if args.timings:
+        from etl.timing import totals
+
+        args.timings.write_text(json.dumps({"stages": totals(), "rows_read": report.rows_read,
+                                            "rows_loaded": report.rows_loaded, "files": len(report.outcomes)}))
     rate = report.rows_read / report.seconds if report.seconds else 0.0
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.statuses().items())) or "no files"
     print(f"{report.files_found} files ({statuses}); {report.rows_read:,} rows read, {report.rows_loaded:,} "
           f"loaded in {report.seconds:.1f} s ({rate:,.0f} rows/s); receipts in {settings.outbox_root}",
           file=sys.stderr)
+    if report.matching and not report.matching["published"]:
+        print(f"error: {report.matching['detail']}", file=sys.stderr)
+        return 1
     if report.failures:
         for relative_path, error in report.failures.items():
             print(f"error: {relative_path} failed and stays in the ingest folder: {error}", file=sys.stderr)

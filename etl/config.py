@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DATA = Path("data")
@@ -13,6 +13,9 @@ DEFAULTS = {
     "outbox_root": str(DEFAULT_DATA / "outbox"),
     "warehouse": f"sqlite:///{DEFAULT_DATA / 'warehouse.sqlite'}",
     "settle_seconds": "0",
+    "claim_timeout": "600",  # seconds before a claim of a run that stopped refreshing it is taken over
+    "pseudonym_key": "",
+    "pseudonym_key_file": "",  # empty: pseudonym.key beside the ingest root
 }
 
 
@@ -30,21 +33,34 @@ def setting(option: str, given: object | None = None) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """Where files come from and go to, and which warehouse holds the data."""
+    """Where files come from and go to, which warehouse holds the data, and the pseudonym key."""
 
     ingest_root: Path
     archive_root: Path
     outbox_root: Path
     warehouse: str
     settle_seconds: float = 0.0
+    claim_timeout: float = 600.0
+    pseudonym_key: str = field(default="", repr=False)
+    pseudonym_key_file: Path | None = None
 
     @classmethod
     def resolve(cls, **given: object | None) -> Settings:
         """Settings from explicit values (None = not given), the environment and the defaults."""
+        key_file = setting("pseudonym_key_file", given.get("pseudonym_key_file"))
         return cls(
             ingest_root=Path(setting("ingest_root", given.get("ingest_root"))),
             archive_root=Path(setting("archive_root", given.get("archive_root"))),
             outbox_root=Path(setting("outbox_root", given.get("outbox_root"))),
             warehouse=setting("warehouse", given.get("warehouse")),
             settle_seconds=float(setting("settle_seconds", given.get("settle_seconds"))),
+            claim_timeout=float(setting("claim_timeout", given.get("claim_timeout"))),
+            pseudonym_key=setting("pseudonym_key", given.get("pseudonym_key")),
+            pseudonym_key_file=Path(key_file) if key_file else None,
         )
+
+    def pseudonym_key_bytes(self) -> bytes:
+        """The key of person pseudonyms (the key file is created on first use when no key is set)."""
+        from etl.pseudonym import key_bytes
+
+        return key_bytes(self.pseudonym_key, self.pseudonym_key_file or self.ingest_root.parent / "pseudonym.key")

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl.contract import Source
+from etl.pseudonym import pseudonym_series
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,17 @@ TABLES: dict[str, TableSpec] = {
         table="registration",
         key=("province_code", "application_key"),
         columns=(
-            "province_code", "application_key", "application_id", "national_id", "first_name", "last_name",
-            "father_name", "gender", *_dates("birth_date"), "mobile", "county", "business_category",
-            *_dates("registered_at"), "supporter_id", *LINEAGE,
+            "province_code", "application_key", "application_id", "national_id", "person_pseudonym",
+            "first_name", "last_name", "father_name", "gender", *_dates("birth_date"), "mobile", "county",
+            "business_category", *_dates("registered_at"), "supporter_id", *LINEAGE,
         ),
     ),
     "loans": TableSpec(
         table="loan",
         key=("bank_key", "loan_key"),
         columns=(
-            "bank_key", "loan_key", "bank", "loan_id", "province_code", "national_id", "first_name",
-            "last_name", "loan_type", "amount_rial", *_dates("approved_at", "disbursed_at", "loan_date"),
+            "bank_key", "loan_key", "bank", "loan_id", "province_code", "national_id", "person_pseudonym",
+            "first_name", "last_name", "loan_type", "amount_rial", *_dates("approved_at", "disbursed_at", "loan_date"),
             "status", *LINEAGE,
         ),
     ),
@@ -56,20 +57,21 @@ TABLES: dict[str, TableSpec] = {
         table="training_enrollment",
         key=("province_code", "enrollment_key"),
         columns=(
-            "province_code", "enrollment_key", "enrollment_id", "national_id", "first_name", "last_name",
-            "course_title", "course_type", "provider", "hours", *_dates("start_date", "end_date"),
-            "completed", *LINEAGE,
+            "province_code", "enrollment_key", "enrollment_id", "national_id", "person_pseudonym",
+            "first_name", "last_name", "course_title", "course_type", "provider", "hours",
+            *_dates("start_date", "end_date"), "completed", *LINEAGE,
         ),
     ),
 }
 
 
 def records_frame(accepted: pd.DataFrame, source: Source, province_code: str, file_id: int,
-                  file_seq: int, extra: pd.Series) -> pd.DataFrame:
-    """The accepted rows shaped as the source's table, in its column order."""
+                  file_seq: int, extra: pd.Series, pseudonym_key: bytes) -> pd.DataFrame:
+    """The accepted rows shaped as the source's table, in its column order, with person pseudonyms."""
     spec = TABLES[source.name]
     rows = accepted.copy()
     rows["province_code"] = province_code
+    rows["person_pseudonym"] = pseudonym_series(pseudonym_key, rows["national_id"])
     rows["extra"] = extra.reindex(rows.index)
     rows["file_id"] = file_id
     rows["file_seq"] = file_seq

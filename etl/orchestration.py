@@ -14,9 +14,10 @@ from collections import Counter
 from pathlib import Path
 
 from etl import reasons as rc
+from etl.claims import PUBLISH, Claims
 from etl.config import DEFAULTS, Settings, env_name
 from etl.discover import discover, locate
-from etl.pipeline import _now, prepare, process_file, record_sightings
+from etl.pipeline import _now, prepare, process_file, record_sightings, recover_archived, take_file
 from etl.receipts import FileOutcome
 
 AIRFLOW_WAREHOUSE_CONNECTION = "warehouse"
@@ -67,6 +68,8 @@ def find_ready_files(settings: Settings, province: str | None = None, limit: int
     """
     engine = prepare(settings)
     try:
+        with Claims(engine, "find_ready_files", settings.claim_timeout) as claims:
+            recover_archived(engine, settings, claims)  # files a stopped task moved but did not mark
         now = _now()
         files = discover(settings.ingest_root, settings.settle_seconds, now.timestamp())
         if province:
@@ -90,6 +93,7 @@ def find_ready_files(settings: Settings, province: str | None = None, limit: int
 def load_one_file(settings: Settings, relative_path: str, run_id: str, dry_run: bool = False) -> dict:
     """Load (or, dry, only judge) one file; a file already taken by another run is reported gone."""
     from etl.pipeline import Sighting
+    from etl.pseudonym import check_key
     from etl.warehouse import create_warehouse_engine
 
     dropped = locate(settings.ingest_root, relative_path)
@@ -98,10 +102,19 @@ def load_one_file(settings: Settings, relative_path: str, run_id: str, dry_run: 
     engine = create_warehouse_engine(settings.warehouse)
     try:
         # Hashed afresh: the sighting is that of the bytes there now.
+        if not dry_run:
+            check_key(engine, settings.pseudonym_key_bytes())  # every worker must hash with the same key
         sighting: Sighting | None = record_sightings(engine, [dropped], _now()).get(relative_path)
         if sighting is None:
             return {"relative_path": relative_path, "status": "gone"}
-        outcome = process_file(engine, settings, dropped, sighting, run_id, dry_run=dry_run)
+        if dry_run:
+            outcome = process_file(engine, settings, dropped, sighting, run_id, dry_run=True)
+        else:  # claimed first: a file another run holds is waited for, at most the claim timeout
+            with Claims(engine, run_id, settings.claim_timeout) as claims:
+                taken = take_file(engine, settings, claims, dropped, sighting, run_id, wait=settings.claim_timeout)
+            if not isinstance(taken, FileOutcome):
+                return {"relative_path": relative_path, "status": "gone"}
+            outcome = taken
     finally:
         engine.dispose()
     return outcome_dict(outcome)
@@ -146,15 +159,19 @@ def run_totals(outcomes: list[dict]) -> dict:
 
 
 def resolve_and_publish(settings: Settings) -> dict:
-    """Recompute people, check and export the reporting views; returns national totals."""
+    """Recompute people, match suspected duplicates, check and export the views; returns national totals."""
     from etl.publish import publish
     from etl.resolve import resolve_people
+    from etl.suspects import match_suspects
     from etl.warehouse import create_warehouse_engine
 
     engine = create_warehouse_engine(settings.warehouse)
     try:
-        persons = resolve_people(engine)
-        views = publish(engine, settings.outbox_root)
+        with Claims(engine, "publish", settings.claim_timeout) as claims:
+            claims.wait_for(PUBLISH)  # one resolve and publish at a time, the command line's included
+            persons = resolve_people(engine, settings.pseudonym_key_bytes())
+            matching = match_suspects(engine)
+            views = publish(engine, settings.outbox_root)
     finally:
         engine.dispose()
     summary = views["rpt_province_summary"]
@@ -164,6 +181,8 @@ def resolve_and_publish(settings: Settings) -> dict:
         "live_loans": sum(r["loans"] for r in summary),
         "loan_amount_rial": sum(r["loan_amount_rial"] for r in summary),
         "loan_only_persons": sum(r["loan_only_persons"] for r in summary),
+        "suspected_duplicate_persons": sum(r["suspected_duplicate_persons"] for r in summary),
+        "matching": matching,
         "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 

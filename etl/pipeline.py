@@ -3,6 +3,8 @@
 Each file is one transaction (manifest row, records, refused rows). Only after the
 commit is the file archived and receipted, and the manifest row marked archived;
 a run that dies in between is finished by the next one from the manifest.
+Concurrent runs claim each file in the warehouse first (etl/claims.py), so no
+file is decided twice; a file claimed by a run that died is taken over.
 """
 
 from __future__ import annotations
@@ -10,23 +12,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from etl import reasons as rc
+from etl.claims import PUBLISH, Claim, ClaimLost, Claims, confirm, file_claim_key, lock_table
 from etl.config import Settings
 from etl.contract import contract
 from etl.dates import tehran_today
 from etl.discover import DroppedFile, discover, file_sha256, still_being_written
-from etl.load import insert_manifest, insert_rejected, records_frame, rejected_rows_of_file, upsert_records
+from etl.faults import fault_point
+from etl.load import TABLES, insert_manifest, insert_rejected, records_frame, rejected_rows_of_file, upsert_records
 from etl.normalise import normalise
+from etl.pseudonym import check_key as check_pseudonym_key
 from etl.read import read_file
 from etl.receipts import (
     FileOutcome,
@@ -38,8 +45,9 @@ from etl.receipts import (
     write_receipt,
     write_rejected_csv,
 )
+from etl.timing import stage
 from etl.validate import validate
-from etl.warehouse import check_reachable, create_warehouse_engine, migrate
+from etl.warehouse import WarehouseUnavailable, check_reachable, create_warehouse_engine, migrate
 
 log = logging.getLogger("mashaghel")
 
@@ -65,7 +73,9 @@ class RunReport:
     files_found: int = 0
     outcomes: list[FileOutcome] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    held_elsewhere: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    matching: dict = field(default_factory=dict)  # the matching stage's figures (etl/suspects.py)
 
     @property
     def rows_read(self) -> int:
@@ -98,6 +108,7 @@ def record_sightings(engine: Engine, files: list[DroppedFile], now: dt.datetime)
     """
     hashed = {f.relative_path: file_sha256(f) for f in files if not still_being_written(f)}
     with engine.begin() as connection:
+        lock_table(connection, "ingest_sighting")  # concurrent runs number their sightings one after the other
         next_seq = int(connection.execute(sa.text("SELECT COALESCE(MAX(seen_seq), 0) FROM ingest_sighting"))
                        .scalar_one()) + 1
         sightings: dict[str, Sighting] = {}
@@ -131,10 +142,11 @@ def _aware(value: dt.datetime | str) -> dt.datetime:
 
 
 def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sighting: Sighting,
-                 run_id: str, dry_run: bool = False) -> FileOutcome:
+                 run_id: str, dry_run: bool = False, claim: Claim | None = None) -> FileOutcome:
     """Decide, load and receipt one file; idempotent (a rerun finds the manifest row).
 
     A dry run decides and validates the file but writes, moves and receipts nothing.
+    With a claim (see take_file), the file's transaction commits only while the claim is this run's.
     """
     with engine.connect() as connection:
         pending = connection.execute(
@@ -159,30 +171,37 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
     manifest = _manifest(settings, dropped, sighting, outcome, run_id)
     if dropped.place_reason:
         outcome.file_reason = dropped.place_reason
-        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run)
+        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run,
+                                    claim=claim)
 
     identity = f"{dropped.province_code}|{dropped.source}|{sighting.sha256}"
     if _identity_taken(engine, identity):
         outcome.status, outcome.file_reason = rc.STATUS_DUPLICATE, rc.DUPLICATE_FILE
-        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run)
+        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run,
+                                    claim=claim)
 
     source = contract()[dropped.source]
-    result = read_file(dropped.path, source)
+    with stage("read"):
+        result = read_file(dropped.path, source)
+    fault_point("after_read")
     manifest.update(encoding=result.encoding, delimiter=result.delimiter,
                     header=json.dumps(result.header, ensure_ascii=False), detail=result.detail)
     outcome.detail = result.detail
     if result.reason:
         outcome.file_reason = result.reason
         return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=identity,
-                                    dry_run=dry_run)
+                                    dry_run=dry_run, claim=claim)
     if result.empty or result.frame is None or result.frame.empty:
         outcome.status = rc.STATUS_EMPTY
-        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run)
+        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run,
+                                    claim=claim)
 
     frame = result.frame
     malformed = frame["_malformed"].astype(bool)
-    normalised = normalise(frame.loc[~malformed], source, dropped.province_code, outcome.received_on)
-    validated = validate(normalised, source)
+    with stage("normalise"):
+        normalised = normalise(frame.loc[~malformed], source, dropped.province_code, outcome.received_on)
+    with stage("validate"):
+        validated = validate(normalised, source)
     reasons = pd.Series({**{label: [rc.MALFORMED_ROW] for label in frame.index[malformed]},
                          **validated.rejected}, dtype=object)
     rejected = pd.DataFrame(
@@ -199,20 +218,32 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
     if dry_run:
         return outcome
     try:
-        with engine.begin() as connection:
+        with stage("load"), _file_transaction(engine, claim) as connection:
             file_id = insert_manifest(connection, manifest)
             records = records_frame(validated.accepted, source, dropped.province_code, file_id,
-                                    sighting.seen_seq, frame["_extra"])
-            upsert_records(connection, source, records)
+                                    sighting.seen_seq, frame["_extra"], settings.pseudonym_key_bytes())
+            # In key order: concurrent runs upserting the same keys lock them in one order, never deadlock.
+            upsert_records(connection, source, records.sort_values(list(TABLES[source.name].key), kind="stable"))
             insert_rejected(connection, file_id, rejected)
+            fault_point("before_commit")
     except sa.exc.IntegrityError:
         if not _identity_taken(engine, identity):
             raise
         # Another run loaded the same bytes first.
         outcome = _reset_as_duplicate(outcome)
         return _record_without_rows(engine, settings, dropped, outcome, _manifest(
-            settings, dropped, sighting, outcome, run_id), identity=None)
+            settings, dropped, sighting, outcome, run_id), identity=None, claim=claim)
+    fault_point("after_commit")
     return finish_file(engine, settings, file_id, dropped)
+
+
+@contextmanager
+def _file_transaction(engine: Engine, claim: Claim | None) -> Iterator[Connection]:
+    """A file's transaction; with a claim, it first checks that the claim is still this run's."""
+    with engine.begin() as connection:
+        if claim is not None:
+            confirm(connection, claim)
+        yield connection
 
 
 def _identity_taken(engine: Engine, identity: str) -> bool:
@@ -265,26 +296,31 @@ def _manifest(settings: Settings, dropped: DroppedFile, sighting: Sighting, outc
 
 
 def _record_without_rows(engine: Engine, settings: Settings, dropped: DroppedFile, outcome: FileOutcome,
-                         manifest: dict, identity: str | None, dry_run: bool = False) -> FileOutcome:
+                         manifest: dict, identity: str | None, dry_run: bool = False,
+                         claim: Claim | None = None) -> FileOutcome:
     """A file that loads no rows: its manifest row alone, then archive and receipt."""
     if dry_run:
         return outcome
     manifest.update(_counts(outcome), identity=identity, detail=outcome.detail)
     try:
-        with engine.begin() as connection:
+        with _file_transaction(engine, claim) as connection:
             file_id = insert_manifest(connection, manifest)
     except sa.exc.IntegrityError:
         if identity is None or not _identity_taken(engine, identity):
             raise
         outcome = _reset_as_duplicate(outcome)
         manifest.update(_counts(outcome), identity=None)
-        with engine.begin() as connection:
+        with _file_transaction(engine, claim) as connection:
             file_id = insert_manifest(connection, manifest)
+    fault_point("after_commit")
     return finish_file(engine, settings, file_id, dropped)
 
 
-def finish_file(engine: Engine, settings: Settings, file_id: int, dropped: DroppedFile) -> FileOutcome:
-    """Write the receipt (and refused rows), move the file to the archive, mark it archived."""
+def finish_file(engine: Engine, settings: Settings, file_id: int, dropped: DroppedFile | None) -> FileOutcome:
+    """Write the receipt (and refused rows), move the file to the archive, mark it archived.
+
+    Without ``dropped`` the file is already in the archive (see recover_archived).
+    """
     with engine.connect() as connection:
         row = connection.execute(sa.text("SELECT * FROM ingest_file WHERE file_id = :f"),
                                  {"f": file_id}).mappings().one()
@@ -322,7 +358,10 @@ def finish_file(engine: Engine, settings: Settings, file_id: int, dropped: Dropp
     if duplicate_of:
         document["duplicate_of"] = {key: str(value) for key, value in duplicate_of.items()}
     write_receipt(receipt_path(settings.outbox_root, outcome), document)
-    move_to_archive(dropped.path, archived_to)
+    fault_point("after_receipt")
+    if dropped is not None:
+        move_to_archive(dropped.path, archived_to)
+    fault_point("after_archive")
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE ingest_file SET archived_at = :t WHERE file_id = :f"),
                            {"t": _now(), "f": file_id})
@@ -340,51 +379,158 @@ def prepare(settings: Settings) -> Engine:
         if root.exists() and not root.is_dir():
             raise RunError(f"{root} exists and is not a folder")
         root.mkdir(parents=True, exist_ok=True)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise RunError(f"{root} is not writable: no file is loaded until it is")
     engine = create_warehouse_engine(settings.warehouse)
     check_reachable(engine)
     migrate(engine)
+    check_pseudonym_key(engine, settings.pseudonym_key_bytes())
     return engine
+
+
+HELD, GONE = "held", "gone"
+
+
+def take_file(engine: Engine, settings: Settings, claims: Claims, dropped: DroppedFile, sighting: Sighting,
+              run_id: str, wait: float = 0.0) -> FileOutcome | str:
+    """Claim a file (waiting up to ``wait`` seconds), decide, load and receipt it, release the claim.
+
+    Returns HELD when a live run holds the claim, GONE when the file went or changed
+    meanwhile (another run took it, or it is being written again).
+    """
+    key = file_claim_key(dropped.province_code, dropped.source, sighting.sha256, dropped.relative_path,
+                         dropped.place_reason)
+    claim = claims.wait_for(key, dropped.relative_path, seconds=wait)
+    if claim is None:
+        return HELD
+    try:
+        if still_being_written(dropped):
+            return GONE
+        return process_file(engine, settings, dropped, sighting, run_id, claim=claim)
+    finally:
+        claims.release(claim)
+
+
+PLACE_REASONS = (rc.UNSAFE_PATH, rc.UNKNOWN_PROVINCE, rc.UNKNOWN_SOURCE)
+
+
+def recover_archived(engine: Engine, settings: Settings, claims: Claims) -> list[FileOutcome]:
+    """Finish the files a stopped run moved to the archive but did not mark archived: receipt, mark.
+
+    A file whose manifest row is not marked archived and that is still in the ingest
+    folder is finished when its turn comes (process_file finds the row).
+    """
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT file_id, province_code, source, sha256, relative_path, file_reason, archive_path"
+            " FROM ingest_file WHERE archived_at IS NULL ORDER BY seen_seq")).mappings().all()
+    finished = []
+    for row in rows:
+        if not os.path.lexists(row["archive_path"]) or os.path.lexists(settings.ingest_root / row["relative_path"]):
+            continue
+        place_reason = row["file_reason"] if row["file_reason"] in PLACE_REASONS else None
+        claim = claims.try_claim(file_claim_key(row["province_code"], row["source"], row["sha256"],
+                                                row["relative_path"], place_reason), row["relative_path"])
+        if claim is None:
+            continue  # a live run is finishing it
+        try:
+            with engine.connect() as connection:
+                still = connection.execute(sa.text("SELECT 1 FROM ingest_file WHERE file_id = :f AND archived_at"
+                                                   " IS NULL"), {"f": row["file_id"]}).first()
+            if still:
+                finished.append(finish_file(engine, settings, int(row["file_id"]), None))
+                log.warning("%s: finished the archiving a stopped run began", row["relative_path"])
+        finally:
+            claims.release(claim)
+    return finished
+
+
+def _warehouse_gone(error: BaseException) -> bool:
+    """The warehouse stopped answering (not: this transaction lost a deadlock or serialisation race)."""
+    if getattr(getattr(error, "orig", None), "sqlstate", None) in ("40001", "40P01"):
+        return False
+    return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError) or (
+        isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated)
 
 
 def ingest(engine: Engine, settings: Settings, run_id: str | None = None,
            progress: ProgressCallback | None = None) -> RunReport:
-    """Read, normalise, validate and load every ready file, one transaction per file."""
+    """Read, normalise, validate and load every ready file, one transaction per file.
+
+    Files claimed by another live run are left to it; they are looked at again after
+    the others, for at most the claim timeout, and left for the next run after that.
+    """
     report = RunReport(run_id=run_id or uuid.uuid4().hex[:12])
     started = time.monotonic()
     now = _now()
-    files = discover(settings.ingest_root, settings.settle_seconds, now.timestamp())
-    sightings = record_sightings(engine, files, now)
-    ready = sorted((f for f in files if f.relative_path in sightings),
-                   key=lambda f: sightings[f.relative_path].seen_seq)
-    report.files_found = len(ready)
-    for done, dropped in enumerate(ready, start=1):
-        file_started = time.monotonic()
-        try:
-            outcome = process_file(engine, settings, dropped, sightings[dropped.relative_path], report.run_id)
-        except (OSError, sa.exc.SQLAlchemyError, ValueError) as error:
-            # The file's transaction rolled back; it stays in the ingest folder for the next run.
-            log.exception("%s failed: %s", dropped.relative_path, error)
-            report.failures[dropped.relative_path] = f"{type(error).__name__}: {error}"
-            if isinstance(error, sa.exc.OperationalError):
-                raise  # the warehouse itself is gone: stop the run rather than fail every file
-            continue
-        report.outcomes.append(outcome)
-        if progress:
-            progress(done, len(ready), outcome, time.monotonic() - file_started)
+    with Claims(engine, report.run_id, settings.claim_timeout) as claims:
+        recover_archived(engine, settings, claims)
+        files = discover(settings.ingest_root, settings.settle_seconds, now.timestamp())
+        sightings = record_sightings(engine, files, now)
+        fault_point("after_sightings")
+        ready = sorted((f for f in files if f.relative_path in sightings),
+                       key=lambda f: sightings[f.relative_path].seen_seq)
+        report.files_found = len(ready)
+
+        def take(dropped: DroppedFile) -> bool:
+            """Take one file; False when another live run holds it."""
+            file_started = time.monotonic()
+            try:
+                outcome = take_file(engine, settings, claims, dropped, sightings[dropped.relative_path],
+                                    report.run_id)
+            except ClaimLost as error:
+                log.warning("%s: %s; that run finishes it", dropped.relative_path, error)
+                return True
+            except (OSError, sa.exc.SQLAlchemyError, ValueError) as error:
+                # The file's transaction rolled back; it stays in the ingest folder for the next run.
+                log.exception("%s failed: %s", dropped.relative_path, error)
+                report.failures[dropped.relative_path] = f"{type(error).__name__}: {error}"
+                if _warehouse_gone(error):  # stop the run rather than fail every file
+                    raise WarehouseUnavailable(
+                        f"the warehouse stopped answering while {dropped.relative_path} was being taken;"
+                        f" the run stopped and the next one takes it again: {error.orig or error}") from error
+                return True
+            if outcome == HELD:
+                return False
+            if isinstance(outcome, FileOutcome):
+                report.outcomes.append(outcome)
+                if progress:
+                    progress(len(report.outcomes), len(ready), outcome, time.monotonic() - file_started)
+            return True
+
+        held = [dropped for dropped in ready if not take(dropped)]
+        deadline = time.monotonic() + settings.claim_timeout
+        while held and time.monotonic() < deadline:
+            time.sleep(0.25)
+            held = [dropped for dropped in held if not take(dropped)]
+        report.held_elsewhere = [dropped.relative_path for dropped in held]
+        for relative_path in report.held_elsewhere:
+            log.warning("%s: still claimed by another run, which takes it", relative_path)
     report.seconds = time.monotonic() - started
     return report
 
 
 def run(settings: Settings, progress: ProgressCallback | None = None) -> RunReport:
-    """The whole pipeline once: ingest every ready file, resolve people, publish."""
+    """The whole pipeline once: ingest every ready file, resolve people, match suspected duplicates, publish."""
     from etl.publish import publish
     from etl.resolve import resolve_people
+    from etl.suspects import match_suspects
 
     engine = prepare(settings)
     try:
         report = ingest(engine, settings, progress=progress)
-        resolve_people(engine)
-        publish(engine, settings.outbox_root)
+        with Claims(engine, report.run_id, settings.claim_timeout) as claims:
+            claims.wait_for(PUBLISH)  # one run at a time resolves and publishes, so the last one sees all
+            with stage("resolve"):
+                resolve_people(engine, settings.pseudonym_key_bytes())
+            with stage("match"):
+                report.matching = match_suspects(engine)
+            with stage("publish"):
+                publish(engine, settings.outbox_root)
         return report
+    except sa.exc.DBAPIError as error:
+        if not _warehouse_gone(error):
+            raise
+        raise WarehouseUnavailable(f"the warehouse stopped answering: {error.orig or error}") from error
     finally:
         engine.dispose()

@@ -13,8 +13,14 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-REPORTING_VIEWS = ("rpt_province_summary", "rpt_quarantine_summary", "rpt_loan_cap_breaches", "rpt_monthly_loans")
+from etl.faults import fault_point
+from etl.spreadsheet import neutralise_row
+
+REPORTING_VIEWS = ("rpt_province_summary", "rpt_quarantine_summary", "rpt_loan_cap_breaches", "rpt_monthly_loans",
+                   "rpt_suspected_duplicates", "rpt_suspected_id_typos")
 ORDER_BY = {
+    "rpt_suspected_duplicates": "national_id_l, national_id_r",
+    "rpt_suspected_id_typos": "province_code, source, file_name, line_number",
     "rpt_province_summary": "province_code",
     "rpt_quarantine_summary": "province_code, source, reason",
     "rpt_loan_cap_breaches": "province_code, bank, loan_id",
@@ -37,6 +43,13 @@ INVARIANTS = (
      " (SELECT COALESCE(SUM(loans), 0) FROM rpt_monthly_loans)"),
     ("registrations add up",
      "SELECT (SELECT COUNT(*) FROM registration), (SELECT COALESCE(SUM(registrations), 0) FROM rpt_province_summary)"),
+    ("province suspected duplicates add up to all persons flagged",
+     "SELECT (SELECT COUNT(*) FROM person WHERE suspected_duplicate),"
+     " (SELECT COALESCE(SUM(suspected_duplicate_persons), 0) FROM rpt_province_summary)"),
+    ("every person in a suspected pair is flagged, and only they",
+     "SELECT (SELECT COUNT(*) FROM person WHERE suspected_duplicate),"
+     " (SELECT COUNT(*) FROM (SELECT national_id_l FROM suspected_duplicate_pair"
+     " UNION SELECT national_id_r FROM suspected_duplicate_pair) AS flagged)"),
     ("the province summary has the 31 provinces",
      "SELECT (SELECT COUNT(*) FROM ref_province), (SELECT COUNT(*) FROM rpt_province_summary)"),
 )
@@ -71,7 +84,11 @@ def _plain(value: object) -> object:
 
 
 def publish(engine: Engine, outbox_root: Path) -> dict[str, list[dict]]:
-    """Check the invariants, then export every reporting view; returns the views' rows."""
+    """Check the invariants, then export every reporting view; returns the views' rows.
+
+    Folder names in rpt_quarantine_summary are as sent, so cells are neutralised
+    against spreadsheet formulas (etl/spreadsheet.py).
+    """
     with engine.connect() as connection:
         check_invariants(connection)
         views = {view: view_rows(connection, view) for view in REPORTING_VIEWS}
@@ -83,6 +100,7 @@ def publish(engine: Engine, outbox_root: Path) -> dict[str, list[dict]]:
             writer = csv.writer(handle)
             if rows:
                 writer.writerow(rows[0].keys())
-                writer.writerows(row.values() for row in rows)
+                writer.writerows(neutralise_row(list(row.values())) for row in rows)
         temporary.replace(target / f"{view}.csv")
+        fault_point("during_publish")
     return views

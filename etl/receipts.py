@@ -22,6 +22,7 @@ from etl.reasons import (
     STATUS_EMPTY,
     STATUS_REJECTED,
 )
+from etl.spreadsheet import neutralise_row
 
 PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 
@@ -143,16 +144,25 @@ def _write_atomically(path: Path, write) -> None:
     os.replace(temporary, path)
 
 
-def write_rejected_csv(path: Path, header: list[str], rows: list[tuple[int, list[str], list[str]]]) -> None:
-    """The refused rows as sent, then their line number and reason codes (UTF-8 with BOM for Excel)."""
+def write_rejected_csv(path: Path, header: list[str], rows: list[tuple[int, list[str], list[str]]],
+                       extra: dict[str, dict[int, str]] | None = None) -> None:
+    """The refused rows as sent, then their line number and reason codes (UTF-8 with BOM for Excel).
+
+    ``extra`` adds columns after those: column name -> value by line number (the
+    matching stage adds the likely national ID of a mistyped one). Cells a
+    spreadsheet would run as formulas are neutralised (etl/spreadsheet.py); the
+    warehouse keeps them exactly as sent in ``rejected_row.raw``.
+    """
+    extra = extra or {}
     width = max([len(header), *(len(cells) for _, cells, _ in rows)])
     columns = header + [f"column_{i + 1}" for i in range(len(header), width)]
 
     def write(handle) -> None:
         writer = csv.writer(handle)
-        writer.writerow([*columns, "line_number", "reasons"])
+        writer.writerow(neutralise_row([*columns, "line_number", "reasons", *extra]))
         for line, cells, reasons in rows:
-            writer.writerow([*cells, *[""] * (width - len(cells)), line, ";".join(reasons)])
+            writer.writerow([*neutralise_row(cells), *[""] * (width - len(cells)), line, ";".join(reasons),
+                             *(values.get(line, "") for values in extra.values())])
 
     _write_atomically(path, write)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from etl.access import PERSONAL_SCHEMA, SEARCH_PATH, apply_access_rules
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SQL_DIR = REPO_ROOT / "sql"
 REFERENCE_DIR = SQL_DIR / "reference"
@@ -42,7 +44,9 @@ def create_warehouse_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(parsed, pool_pre_ping=True)
+    # Unqualified names find the personal tables first, then the reporting layer (etl/access.py).
+    return sa.create_engine(parsed, pool_pre_ping=True,
+                            connect_args={"options": f"-c search_path={SEARCH_PATH.replace(' ', '')}"})
 
 
 def check_reachable(engine: Engine) -> None:
@@ -55,17 +59,43 @@ def check_reachable(engine: Engine) -> None:
         raise WarehouseUnavailable(f"warehouse {target} is unreachable: {error.__cause__ or error}") from error
 
 
+MIGRATION_LOCK = 72_360_001  # advisory lock taken by every migration on PostgreSQL
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` with Alembic, then refresh the reference tables."""
+    """Bring the schema to ``revision`` with Alembic and refresh the reference tables, in one transaction.
+
+    On PostgreSQL concurrent runs wait for each other here (an advisory lock), and
+    whenever the revision changed the access rules and the data dictionary's
+    comments are applied again, so objects of every revision get the same owner,
+    grants and descriptions.
+    """
     from alembic import command
     from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
 
     config = Config()
     config.set_main_option("script_location", str(SQL_DIR / "migrations"))
     with engine.begin() as connection:
+        postgres = connection.dialect.name == "postgresql"
+        if postgres:
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+        else:  # one transaction (pysqlite would commit each DDL statement), concurrent runs queue here
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
-    seed_reference(engine)
+        after = MigrationContext.configure(connection).get_current_revision()
+        if postgres and before != after and _has_schema(connection, PERSONAL_SCHEMA):
+            from etl.dictionary import apply_comments
+
+            apply_access_rules(connection)
+            apply_comments(connection)
+        seed_reference(connection)
+
+
+def _has_schema(connection: sa.Connection, name: str) -> bool:
+    return bool(connection.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": name}).first())
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -81,27 +111,26 @@ def _read_csv(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def seed_reference(engine: Engine) -> None:
-    """Make ref_province and ref_loan_cap equal to the CSVs in sql/reference (one transaction)."""
+def seed_reference(connection: sa.Connection) -> None:
+    """Make ref_province and ref_loan_cap equal to the CSVs in sql/reference."""
     provinces = _read_csv("provinces.csv")
     caps = _read_csv("loan_caps.csv")
-    with engine.begin() as connection:
-        connection.execute(sa.text("DELETE FROM ref_province"))
-        connection.execute(
-            sa.text(
-                "INSERT INTO ref_province (province_code, sci_code, name_fa, name_en, center_fa, center_en)"
-                " VALUES (:iso_code, :sci_code, :name_fa, :name_en, :center_fa, :center_en)"
-            ),
-            provinces,
-        )
-        connection.execute(sa.text("DELETE FROM ref_loan_cap"))
-        connection.execute(
-            sa.text(
-                "INSERT INTO ref_loan_cap (jalali_year, loan_type, cap_rial, source)"
-                " VALUES (:jalali_year, :loan_type, :cap_rial, :source)"
-            ),
-            [{**cap, "jalali_year": int(cap["jalali_year"]), "cap_rial": int(cap["cap_rial"])} for cap in caps],
-        )
+    connection.execute(sa.text("DELETE FROM ref_province"))
+    connection.execute(
+        sa.text(
+            "INSERT INTO ref_province (province_code, sci_code, name_fa, name_en, center_fa, center_en)"
+            " VALUES (:iso_code, :sci_code, :name_fa, :name_en, :center_fa, :center_en)"
+        ),
+        provinces,
+    )
+    connection.execute(sa.text("DELETE FROM ref_loan_cap"))
+    connection.execute(
+        sa.text(
+            "INSERT INTO ref_loan_cap (jalali_year, loan_type, cap_rial, source)"
+            " VALUES (:jalali_year, :loan_type, :cap_rial, :source)"
+        ),
+        [{**cap, "jalali_year": int(cap["jalali_year"]), "cap_rial": int(cap["cap_rial"])} for cap in caps],
+    )
 
 
 def province_rows() -> list[dict[str, str]]:

@@ -93,3 +93,19 @@ def airflow_db():
     from airflow.utils import db
 
     db.resetdb()
+
+
+ANALYST_LOGIN = "mashaghel_test_analyst"
+
+
+def analyst_url(url: str) -> str:
+    """The URL of ``url``'s database for a login role that is a member of mashaghel_analyst (trust auth)."""
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(
+            "DO $$ BEGIN"
+            f" CREATE ROLE {ANALYST_LOGIN} LOGIN IN ROLE mashaghel_analyst;"
+            " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        )
+    admin.dispose()
+    return sa.make_url(url).set(username=ANALYST_LOGIN, password=None).render_as_string(hide_password=False)

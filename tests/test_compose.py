@@ -31,6 +31,8 @@ def test_every_airflow_service_shares_one_environment_and_secret(compose):
     reference = services["airflow-scheduler"]["environment"]
     assert reference["AIRFLOW__API_AUTH__JWT_SECRET"]
     assert reference["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    # One pseudonym key for every worker, required (no silent per-container key file).
+    assert reference["MASHAGHEL_PSEUDONYM_KEY"].startswith("${MASHAGHEL_PSEUDONYM_KEY:?")
     for name, spec in services.items():
         environment = spec["environment"]
         for key, value in reference.items():

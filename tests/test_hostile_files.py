@@ -54,7 +54,8 @@ def make_settings(root: Path) -> Settings:
     for name in ("ingest", "archive", "outbox"):
         (root / name).mkdir(parents=True, exist_ok=True)
     return Settings(ingest_root=root / "ingest", archive_root=root / "archive", outbox_root=root / "outbox",
-                    warehouse=f"sqlite:///{root / 'warehouse.sqlite'}", settle_seconds=0)
+                    warehouse=f"sqlite:///{root / 'warehouse.sqlite'}", settle_seconds=0,
+                    pseudonym_key="hostile-files-pseudonym-key-0123456789")  # one key for the shared warehouse
 
 
 @pytest.fixture

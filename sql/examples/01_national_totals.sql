@@ -6,7 +6,7 @@ SELECT
     SUM(multi_registration_persons) AS multi_registration_persons,
     SUM(loans) AS live_loans,
     SUM(loan_amount_rial) AS live_loan_amount_rial,
-    (SELECT COUNT(DISTINCT national_id) FROM loan WHERE status IN ('approved', 'disbursed')) AS borrowers,
+    (SELECT COUNT(DISTINCT person_pseudonym) FROM loan WHERE status IN ('approved', 'disbursed')) AS borrowers,
     SUM(trained_persons) AS trained_persons,
     SUM(loan_only_persons) AS loan_only_persons,
     SUM(unregistered_borrowers) AS unregistered_borrowers

@@ -1,6 +1,6 @@
 -- People registered in more than one province, one row per registration.
 SELECT
-    r.national_id,
+    r.person_pseudonym,
     p.home_province_code,
     r.province_code,
     r.application_id,
@@ -10,11 +10,11 @@ SELECT
     p.live_loans,
     p.loan_only
 FROM registration AS r
-JOIN person AS p ON p.national_id = r.national_id
-WHERE r.national_id IN (
-    SELECT national_id
+JOIN person AS p ON p.person_pseudonym = r.person_pseudonym
+WHERE r.person_pseudonym IN (
+    SELECT person_pseudonym
     FROM registration
-    GROUP BY national_id
+    GROUP BY person_pseudonym
     HAVING COUNT(DISTINCT province_code) > 1
 )
-ORDER BY r.national_id, r.registered_at, r.province_code
+ORDER BY r.person_pseudonym, r.registered_at, r.province_code

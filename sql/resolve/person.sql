@@ -3,20 +3,23 @@
 -- Home province: earliest registration (registered_at, then province code); else
 -- earliest loan (approved_at, else disbursed_at, then province code); else
 -- earliest training (start_date, then province code). Undated records sort last.
+-- The pseudonym is the same on every record of a person (etl/pseudonym.py). suspected_duplicate
+-- follows the pairs the matching stage last published (etl/suspects.py).
 INSERT INTO person (
-    national_id, home_province_code, registrations, live_loans, completed_trainings,
-    has_supporter, multi_registration, loan_only, unregistered_borrower
+    national_id, person_pseudonym, home_province_code, registrations, live_loans, completed_trainings,
+    has_supporter, multi_registration, loan_only, unregistered_borrower, suspected_duplicate
 )
 WITH candidates AS (
-    SELECT national_id, province_code, 1 AS source_rank, registered_at AS record_date FROM registration
+    SELECT national_id, person_pseudonym, province_code, 1 AS source_rank, registered_at AS record_date FROM registration
     UNION ALL
-    SELECT national_id, province_code, 2 AS source_rank, loan_date AS record_date FROM loan
+    SELECT national_id, person_pseudonym, province_code, 2 AS source_rank, loan_date AS record_date FROM loan
     UNION ALL
-    SELECT national_id, province_code, 3 AS source_rank, start_date AS record_date FROM training_enrollment
+    SELECT national_id, person_pseudonym, province_code, 3 AS source_rank, start_date AS record_date FROM training_enrollment
 ),
 ranked AS (
     SELECT
         national_id,
+        person_pseudonym,
         province_code,
         ROW_NUMBER() OVER (
             PARTITION BY national_id
@@ -47,6 +50,7 @@ completed_trainings AS (
 counted AS (
     SELECT
         ranked.national_id,
+        ranked.person_pseudonym,
         ranked.province_code AS home_province_code,
         COALESCE(registrations.registrations, 0) AS registrations,
         COALESCE(live_loans.live_loans, 0) AS live_loans,
@@ -60,6 +64,7 @@ counted AS (
 )
 SELECT
     national_id,
+    person_pseudonym,
     home_province_code,
     registrations,
     live_loans,
@@ -67,5 +72,7 @@ SELECT
     has_supporter = 1,
     registrations > 1,
     live_loans > 0 AND completed_trainings = 0 AND has_supporter = 0,
-    live_loans > 0 AND registrations = 0
+    live_loans > 0 AND registrations = 0,
+    national_id IN (SELECT national_id_l FROM suspected_duplicate_pair
+                    UNION SELECT national_id_r FROM suspected_duplicate_pair)
 FROM counted
