@@ -4,7 +4,8 @@
 Runs when `ingest_provincial_drops` has loaded files (the `mashaghel_ingested`
 asset), and by hand. Recomputes every person, their home province and flags
 (`multi_registration`, `loan_only`, `unregistered_borrower`) from all loaded
-records in one transaction; checks that the reporting views add up and exports
+records in one transaction; matches suspected duplicate identities (the same
+person behind two national IDs, `suspected_duplicate`); checks that the reporting views add up and exports
 them to `<outbox>/national/`; builds the GX Data Docs of the rules
 (`<outbox>/national/rules/index.html`); writes the national report
 (`<outbox>/national/report/index.html`, and `report.pdf` when Chromium is installed).
@@ -51,8 +52,12 @@ DEADLINE = None if not _deadlines_wanted() else DeadlineAlert(
 
 
 PUBLISH_DOC = """Recomputes every person (home province, `multi_registration`, `loan_only`,
-`unregistered_borrower`) from all loaded records in one transaction, checks that the reporting
+`unregistered_borrower`) from all loaded records in one transaction, matches suspected duplicate
+identities (`rpt_suspected_duplicates`, the `suspected_duplicate` flag), checks that the reporting
 views add up, and exports them to `<outbox>/national/`. Idempotent: rerun it any time."""
+MATCHING_DOC = """Fails, without retrying, when the matching stage refused to publish its matches because
+its largest cluster was over the bound (`MASHAGHEL_MATCH_MAX_CLUSTER`): a giant cluster means matching
+broke. Everything else was published; the previous matches stay. See the `match_run` table."""
 RULES_DOC = """Builds the Great Expectations Data Docs of the row rules (the suites in `expectations/`)
 into `<outbox>/national/rules/`, and emits the `mashaghel_published` asset."""
 REPORT_DOC = """Writes the national report from the reporting views: `<outbox>/national/report/index.html`
@@ -108,9 +113,20 @@ def publish_national_reporting():
         print(f"national report: {index}; national totals: {totals}")
         return str(index)
 
+    @task(doc_md=MATCHING_DOC)
+    def check_suspected_duplicates(totals: dict) -> dict:
+        from airflow.exceptions import AirflowFailException
+
+        matching = totals["matching"]
+        print(f"suspected duplicates: {matching}")
+        if not matching["published"]:
+            raise AirflowFailException(matching["detail"])  # retrying would find the same giant cluster
+        return matching
+
     totals = resolve_people_and_publish()
     build_rules_docs(totals)
     write_national_report(totals)
+    check_suspected_duplicates(totals)
 
 
 publish_national_reporting()

@@ -65,11 +65,40 @@ def key_of_normalised(text: str | None) -> str | None:
     return _ALL_SPACES.sub("", text.translate(_KEY_TABLE).casefold()) or None
 
 
+# Already normalised (so skipped by the column versions): plain ASCII text, single inner spaces ...
+ASCII_TEXT = r"[!-~]+(?: [!-~]+)*"
+# ... and, for keys, ASCII without spaces, underscores or capitals.
+ASCII_KEY = r"[!-@\[-^`-~]+"
+
+
 def normalise_text_series(values: pd.Series) -> pd.Series:
     """Vectorised :func:`normalise_text` (empty strings become missing)."""
-    return map_distinct(values, normalise_text, "string")
+    return map_distinct(values, normalise_text, "string", already=ASCII_TEXT)
+
+
+def key_of_normalised_series(values: pd.Series) -> pd.Series:
+    """Vectorised :func:`key_of_normalised`."""
+    return map_distinct(values, key_of_normalised, "string", already=ASCII_KEY)
 
 
 def match_key_series(values: pd.Series) -> pd.Series:
     """Vectorised :func:`match_key`."""
     return map_distinct(values, match_key, "string")
+
+
+# People's names: hamza forms, alef madda and round tā folded, so that spellings of one name meet.
+_NAME_TABLE = str.maketrans({"أ": "ا", "إ": "ا", "ٱ": "ا", "آ": "ا", "ؤ": "و", "ئ": "ی", "ة": "ه", "ۀ": "ه"})
+
+
+def name_key(value: str | None) -> str | None:
+    """Key for comparing people's names: :func:`match_key`, with hamza forms and آ as ا.
+
+    «عبد الله», «عبدالله» and «عبد‌الله» meet, and so do «آزاده» and «ازاده».
+    """
+    key = match_key(value)
+    return key.translate(_NAME_TABLE) if key else None
+
+
+def name_key_series(values: pd.Series) -> pd.Series:
+    """Vectorised :func:`name_key`."""
+    return map_distinct(values, name_key, "string")

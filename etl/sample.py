@@ -7,7 +7,11 @@ reason, files refused whole for every file reason, resends, and later updates.
 ``DropPlan.truth`` is an oracle written independently of the pipeline: it replays the
 contract (file order, seen files, keys, later-wins, people and flags) over the records
 the generator meant to write, not over the files, and returns what the reporting views
-must contain after batch 1, or after batch 1 and then batch 2.
+must contain after batch 1, or after batch 1 and then batch 2. It also lists the duplicate
+identities the plan plants (``suspected_duplicates``: one person under two national IDs;
+``suspected_refused_links``: a refused row and the person its mistyped ID belongs to), which
+the matching stage (etl.match) must report; the bulk population is too small and too varied
+for any other pair to be likely.
 
 Readings of the contract the truth relies on (where CONTRACT.md leaves room):
 
@@ -42,7 +46,7 @@ import random
 import re
 import zipfile
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -343,6 +347,11 @@ class DropPlan:
     caps: dict[tuple[int, str], int]
     provinces: list[Province]
     files: list[DropFile]
+    # Planted duplicate identities: pairs of national IDs of one person, and refused rows (file,
+    # row index, national ID) whose ID as sent belongs to a loaded person; see
+    # _Builder.duplicate_identities.
+    suspected: list[tuple[str, str]] = field(default_factory=list)
+    refused_links: list[tuple[str, int, str]] = field(default_factory=list)
     _bytes: dict[str, bytes] = field(default_factory=dict, repr=False)
     _by_rel: dict[str, DropFile] = field(default_factory=dict, repr=False)
 
@@ -472,6 +481,17 @@ def _zip_bytes(entries: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
+def _line_of(f: DropFile, index: int) -> int:
+    """The physical line of row ``index`` of a planned file (header line 1, blank lines and line
+    breaks inside cells counted; an xlsx row number)."""
+    if f.fmt == "xlsx":
+        return index + 2
+    line = 1
+    for row in f.rows[: index + 1]:
+        line += 1 + row.blank_before + sum(str(c).count("\n") for c in row.cells if c is not None)
+    return line - sum(str(c).count("\n") for c in f.rows[index].cells if c is not None)
+
+
 # --------------------------------------------------------------------------- the generator
 
 
@@ -506,6 +526,8 @@ class _Builder:
         self.loan_seq: Counter[str] = Counter()
         self.supporter_seq = 0
         self.files: list[DropFile] = []
+        self.suspected: list[tuple[str, str]] = []
+        self.refused_links: list[tuple[str, int, str]] = []
         self.by_rel: dict[str, DropFile] = {}
         self.by_stem: dict[str, DropFile] = {}
         self.layouts: dict[str, tuple] = {}
@@ -1053,6 +1075,7 @@ class _Builder:
         self.scenarios()
         self.bad_rows()
         self.bad_files()
+        self.duplicate_identities()
         for batch in (1, 2):
             t = BATCH_START[batch]
             for f in self.files:
@@ -1060,7 +1083,13 @@ class _Builder:
                     f.mtime = self.by_rel[f.same_mtime_as].mtime if f.same_mtime_as else t
                     t += FILE_STEP_SECONDS
         return DropPlan(
-            seed=self.seed, persons=self.n, caps=self.caps, provinces=self.provinces, files=self.files
+            seed=self.seed,
+            persons=self.n,
+            caps=self.caps,
+            provinces=self.provinces,
+            files=self.files,
+            suspected=self.suspected,
+            refused_links=self.refused_links,
         )
 
     def bulk(self) -> None:
@@ -1491,6 +1520,7 @@ class _Builder:
         bad_copy = self.again(four)
         bad_copy.raw["national_id"] = "1234567890"
         bad(f, bad_copy, nid)  # same key, but rejected for itself: the other two still load once
+        self.refused_links.append((f.rel, len(f.rows) - 1, str(four.values["national_id"])))
         self.add(f, reg(), overflow=("اضافه", "x"))
         f.rows[5].blank_before = True
 
@@ -1815,6 +1845,46 @@ class _Builder:
             self.add(fixed, self.reg(p(), "IR-17", self.date()))
         assert fixed.rows
 
+    def duplicate_identities(self) -> None:
+        """One person under two valid IDs in two provinces, a refused row of theirs, and twins.
+
+        U registers in IR-02 as «عبدالله کریمی» and again in IR-18 under a second valid ID as
+        «عبد الله كريمي» (spacing and Arabic letters), same father, birth date and mobile; an IR-02
+        row of U with two neighbouring ID digits swapped is refused (invalid_national_id only).
+        Twins in IR-12 share last name, father, birth date and county but not first names: no pair.
+        """
+        rng = self.rng
+        u = replace(self.person(), first="عبدالله", last="کریمی", gender="male")
+        second = replace(u, nid=self.nid())
+        first_file = self.sfile("IR-02/applicants/duplicates_1403", 1, fmt="csv", style="fa")
+        other_file = self.sfile("IR-18/applicants/duplicates_1403", 1, fmt="csv", style="en")
+        self.add(first_file, self.reg(u, "IR-02", _j(1402, 4, 4)))
+        again = self.reg(second, "IR-18", _j(1403, 2, 9))
+        again.raw.update(first_name="عبد الله", last_name="كريمي")
+        self.add(other_file, again)
+        self.suspected.append((min(u.nid, second.nid), max(u.nid, second.nid)))
+        refused_file = self.sfile("IR-02/applicants/duplicates_refused_1403", 1, fmt="csv", style="fa")
+        self.add(refused_file, self.reg(self.person(), "IR-02", _j(1403, 3, 3)))
+        swapped = u.nid
+        for i in rng.sample(range(9), 9):
+            digits = list(u.nid)
+            digits[i], digits[i + 1] = digits[i + 1], digits[i]
+            if not valid_national_id("".join(digits)):
+                swapped = "".join(digits)
+                break
+        assert swapped != u.nid
+        typo = self.reg(u, "IR-02", _j(1403, 3, 4))
+        typo.raw["national_id"] = swapped
+        typo.reasons = (reasons.INVALID_NATIONAL_ID,)
+        self.add(refused_file, typo)
+        self.refused_links.append((refused_file.rel, len(refused_file.rows) - 1, u.nid))
+        twin = self.person()
+        born = MIN_DATE - timedelta(days=rng.randint(20 * 365, 40 * 365))
+        twins_file = self.sfile("IR-12/applicants/twins_1403", 1, fmt="csv")
+        for name in ("حسن", "حسین"):
+            person_ = replace(twin, nid=self.nid(), first=name, gender="male", birth=born, mobile=self.person().mobile)
+            self.add(twins_file, self.reg(person_, "IR-12", _j(1403, 1, 15)))
+
     @staticmethod
     def _col(f: DropFile, name: str) -> int:
         return next(i for i, (_, n) in enumerate(f.columns) if n == name)
@@ -1875,8 +1945,9 @@ class _Oracle:
             for f in plan.batch_files(batch):
                 files[f.rel] = self.replay(f, seen, tables, q_rows, q_files)
         people = self.people(tables)
+        suspected = [(a, b) for a, b in sorted(plan.suspected) if a in people and b in people]
         return {
-            "rpt_province_summary": self.province_summary(tables, people),
+            "rpt_province_summary": self.province_summary(tables, people, {n for pair in suspected for n in pair}),
             "rpt_quarantine_summary": [
                 {
                     "province_code": k[0],
@@ -1894,6 +1965,12 @@ class _Oracle:
                 nid: {k: v for k, v in info.items() if not k.startswith("_")}
                 for nid, info in sorted(people.items())
             },
+            "suspected_duplicates": [{"national_id_l": a, "national_id_r": b} for a, b in suspected],
+            "suspected_refused_links": [
+                {"file": rel, "line_number": _line_of(plan.file(rel), index), "national_id": nid}
+                for rel, index, nid in sorted(plan.refused_links)
+                if nid in people and files.get(rel, {}).get("rows_rejected", 0) > 0
+            ],
         }
 
     def replay(self, f: DropFile, seen: set, tables: dict, q_rows: Counter, q_files: Counter) -> dict:
@@ -1997,7 +2074,7 @@ class _Oracle:
             }
         return people
 
-    def province_summary(self, tables: dict, people: dict[str, dict]) -> list[dict]:
+    def province_summary(self, tables: dict, people: dict[str, dict], suspected: set[str]) -> list[dict]:
         rows = {
             p.code: {
                 "province_code": p.code,
@@ -2012,6 +2089,7 @@ class _Oracle:
                 "trained_persons": 0,
                 "loan_only_persons": 0,
                 "unregistered_borrowers": 0,
+                "suspected_duplicate_persons": 0,
             }
             for p in self.plan.provinces
         }
@@ -2022,6 +2100,8 @@ class _Oracle:
             row["trained_persons"] += info["_trained"]
             row["loan_only_persons"] += info["loan_only"]
             row["unregistered_borrowers"] += info["unregistered_borrower"]
+        for nid in suspected:  # persons in a planted suspected pair, by home province
+            rows[people[nid]["home_province"]]["suspected_duplicate_persons"] += 1
         for r in tables["applicants"].values():
             rows[r["_province"]]["registrations"] += 1
         borrowers: dict[str, set[str]] = defaultdict(set)

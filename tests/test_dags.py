@@ -71,6 +71,8 @@ def test_publish_dag_runs_on_the_ingest_asset(dagbag):
     assert tasks["build_rules_docs"].upstream_task_ids == {"resolve_people_and_publish"}
     assert [o.name for o in tasks["build_rules_docs"].outlets] == ["mashaghel_published"]
     assert tasks["write_national_report"].upstream_task_ids == {"resolve_people_and_publish"}
+    assert tasks["check_suspected_duplicates"].upstream_task_ids == {"resolve_people_and_publish"}
+    assert "suspected duplicate" in dag.doc_md
     assert dag.doc_md and all(t.doc_md or t.doc for t in dag.tasks)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -73,12 +74,47 @@ def assert_matches_truth(settings: Settings, truth: dict) -> None:
     assert persons(settings.warehouse) == truth["persons"]
 
 
+def assert_suspects_match_truth(settings: Settings, truth: dict, matching: dict) -> None:
+    """The matching stage found exactly the planted duplicate identities and mistyped IDs."""
+    assert matching["published"] and matching["comparisons"] > 0
+    pairs = query(settings.warehouse, "SELECT * FROM rpt_suspected_duplicates")
+    assert truth["suspected_duplicates"], "the plan plants duplicate identities"
+    assert sorted((p["national_id_l"], p["national_id_r"]) for p in pairs) == \
+        sorted((t["national_id_l"], t["national_id_r"]) for t in truth["suspected_duplicates"])
+    assert all(p["match_probability"] >= matching["threshold"] and "last_name" in p["agreeing_fields"]
+               for p in pairs)
+    flagged = query(settings.warehouse, "SELECT national_id FROM person WHERE suspected_duplicate")
+    assert sorted(f["national_id"] for f in flagged) == \
+        sorted({n for p in pairs for n in (p["national_id_l"], p["national_id_r"])})
+    typos = query(settings.warehouse, "SELECT * FROM rpt_suspected_id_typos")
+    expected = {(t["file"], t["line_number"], t["national_id"]) for t in truth["suspected_refused_links"]}
+    assert expected
+    assert {(f"{t['province_code']}/{t['source']}/{t['file_name']}", t["line_number"], t["likely_national_id"])
+            for t in typos} == expected
+    for relative, line, national_id in expected:  # and the clerk reads it beside the row
+        folder = settings.outbox_root / Path(relative).parent
+        rejected = next(folder.glob(f"{Path(relative).name}.*.rejected.csv"))
+        with rejected.open(encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert next(r for r in rows if int(r["line_number"]) == line)["likely_national_id"] == national_id
+
+
+def query(url: str, sql: str) -> list[dict]:
+    engine = create_warehouse_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [dict(row) for row in connection.execute(sa.text(sql)).mappings()]
+    finally:
+        engine.dispose()
+
+
 def test_two_batches_and_a_rerun_give_exactly_the_true_answers(settings):
     plan = build_plan()
     written = plan.write_batch(settings.ingest_root, 1)
-    run(settings)
+    report = run(settings)
     truth = plan.truth(after_batch=1)
     assert_matches_truth(settings, truth)
+    assert_suspects_match_truth(settings, truth, report.matching)
 
     # Every file was archived and receipted, with the status and counts the truth expects.
     assert files_left(settings.ingest_root) == []
@@ -98,9 +134,10 @@ def test_two_batches_and_a_rerun_give_exactly_the_true_answers(settings):
 
     # Batch 2: resent files, later versions of keys, rejected updates, new people.
     written_2 = plan.write_batch(settings.ingest_root, 2)
-    run(settings)
+    report = run(settings)
     truth = plan.truth(after_batch=2)
     assert_matches_truth(settings, truth)
+    assert_suspects_match_truth(settings, truth, report.matching)
     assert files_left(settings.ingest_root) == []
     assert len(files_left(settings.archive_root)) == len(written) + len(written_2)
     got = receipts(settings.outbox_root)

@@ -1,0 +1,1 @@
+"""Suspected duplicate identities: the parts behind :mod:`etl.match` (keys, model, warehouse input)."""

@@ -1,0 +1,131 @@
+"""Matching input read from the warehouse with set-based SQL (SQLite and PostgreSQL alike).
+
+Table names are unqualified: PostgreSQL finds them through the warehouse's search_path.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from etl import reasons
+from etl.contract import SOURCES, contract
+from etl.persian import normalise_text
+
+# One row per national ID and distinct identity (names and birth date) on its registrations, the
+# earliest registration's province, county and mobile; for a person with no registration, the
+# name on their earliest loan, else training (contract section 4 order), without other details.
+IDENTITY_ROWS_SQL = """
+WITH registered AS (
+    SELECT
+        national_id, first_name, last_name, father_name, gender, birth_date, mobile, county, province_code,
+        ROW_NUMBER() OVER (
+            PARTITION BY national_id, first_name, last_name, father_name, birth_date
+            ORDER BY CASE WHEN registered_at IS NULL THEN 1 ELSE 0 END, registered_at, province_code,
+                     application_key
+        ) AS position
+    FROM registration
+),
+named AS (
+    SELECT national_id, first_name, last_name, province_code, 2 AS source_rank, loan_date AS record_date
+    FROM loan
+    UNION ALL
+    SELECT national_id, first_name, last_name, province_code, 3 AS source_rank, start_date AS record_date
+    FROM training_enrollment
+),
+unregistered AS (
+    SELECT
+        national_id, first_name, last_name, province_code,
+        ROW_NUMBER() OVER (
+            PARTITION BY national_id
+            ORDER BY source_rank, CASE WHEN record_date IS NULL THEN 1 ELSE 0 END, record_date, province_code
+        ) AS position
+    FROM named
+    WHERE first_name IS NOT NULL AND last_name IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM registration r WHERE r.national_id = named.national_id)
+)
+SELECT national_id, first_name, last_name, father_name, gender, birth_date, mobile, county, province_code
+FROM registered
+WHERE position = 1
+UNION ALL
+SELECT national_id, first_name, last_name, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS DATE),
+       CAST(NULL AS TEXT), CAST(NULL AS TEXT), province_code
+FROM unregistered
+WHERE position = 1
+"""
+
+# Rows refused for invalid_national_id and for nothing else, with their file's folder and header.
+REFUSED_ROWS_SQL = """
+SELECT rr.file_id, rr.line_number, f.province_code, f.source, f.file_name, f.header, rr.raw
+FROM rejected_row rr
+JOIN ingest_file f ON f.file_id = rr.file_id
+WHERE EXISTS (
+    SELECT 1 FROM rejected_row_reason x
+    WHERE x.file_id = rr.file_id AND x.line_number = rr.line_number AND x.reason = :reason
+)
+AND NOT EXISTS (
+    SELECT 1 FROM rejected_row_reason x
+    WHERE x.file_id = rr.file_id AND x.line_number = rr.line_number AND x.reason <> :reason
+)
+ORDER BY rr.file_id, rr.line_number
+"""
+
+REFUSED_FIELDS = ("national_id", "first_name", "last_name", "father_name", "birth_date", "mobile", "county")
+
+
+def _frame(connection: Connection, sql: str, **params: object) -> pd.DataFrame:
+    result = connection.execute(sa.text(sql), params)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def identity_rows(connection: Connection) -> pd.DataFrame:
+    """Identity rows for :func:`etl.match.find_suspected_duplicates`: one per national ID and
+    distinct identity, ``record_id`` = national ID and a rank."""
+    frame = _frame(connection, IDENTITY_ROWS_SQL)
+    order = ["national_id", "first_name", "last_name", "father_name", "birth_date"]
+    frame = frame.sort_values(order, key=lambda c: c.astype("string"), na_position="last", kind="stable")
+    frame = frame.reset_index(drop=True)
+    frame.insert(0, "record_id", frame["national_id"] + "#" + frame.groupby("national_id").cumcount().astype(str))
+    return frame
+
+
+def refused_rows(connection: Connection) -> pd.DataFrame:
+    """Rows refused only for ``invalid_national_id``, their cells mapped to canonical columns.
+
+    Values are as sent, apart from text normalisation of names (the matcher builds its own keys).
+    """
+    frame = _frame(connection, REFUSED_ROWS_SQL, reason=reasons.INVALID_NATIONAL_ID)
+    records = []
+    for row in frame.itertuples(index=False):
+        if row.source not in SOURCES:
+            continue
+        source = contract()[row.source]
+        header = json.loads(row.header or "[]")
+        cells = json.loads(row.raw)
+        values: dict[str, object] = {}
+        for name, cell in zip(header, cells, strict=False):
+            canonical = source.canonical_name(name)
+            if canonical in REFUSED_FIELDS and canonical not in values:
+                values[canonical] = None if cell is None else normalise_text(str(cell))
+        records.append(
+            {
+                "refused_id": f"{row.file_id}:{row.line_number}",
+                "file_id": int(row.file_id),
+                "line_number": int(row.line_number),
+                "province_code": row.province_code,
+                "source": row.source,
+                "file_name": row.file_name,
+                **{name: values.get(name) for name in REFUSED_FIELDS},
+            }
+        )
+    columns = ["refused_id", "file_id", "line_number", "province_code", "source", "file_name", *REFUSED_FIELDS]
+    return pd.DataFrame(records, columns=columns)
+
+
+def read_match_inputs(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(identity rows, refused rows) from the warehouse, read in one transaction."""
+    with engine.connect() as connection:
+        return identity_rows(connection), refused_rows(connection)
