@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 
 import jdatetime
 import pandas as pd
@@ -20,6 +21,7 @@ _DATE = re.compile(r"([0-9]{4})([/.\-])([0-9]{1,2})\2([0-9]{1,2})")
 _TIME_SUFFIX = re.compile(r"\s+[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(\s*[AaPp][Mm])?$")
 
 
+@lru_cache(maxsize=1 << 16)
 def parse_date(value: str | None) -> dt.date | None:
     """The Gregorian date a cell names, or None when it names no date.
 
@@ -50,7 +52,7 @@ def jalali_year_month(day: dt.date) -> tuple[int, int]:
 
 
 def parse_date_series(values: pd.Series) -> pd.DataFrame:
-    """Parse a column of date text once per distinct value.
+    """Parse a column of date text once per distinct value (and once per process for common dates).
 
     Returns a frame on the same index with ``date`` (ISO text or missing),
     ``jalali_year`` and ``jalali_month`` (nullable integers).
@@ -67,6 +69,7 @@ def parse_date_series(values: pd.Series) -> pd.DataFrame:
     )
 
 
+@lru_cache(maxsize=1 << 16)
 def _iso_and_jalali(text: str) -> tuple[str | None, int | None, int | None]:
     day = parse_date(text)
     return (day.isoformat(), *jalali_year_month(day)) if day else (None, None, None)

@@ -18,7 +18,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 from etl.dates import is_date_series
 from etl.distinct import passes_distinct
 from etl.national_id import valid_national_id_series
-from etl.normalise import clean_mobile, non_negative_number, rial_amount
+from etl.normalise import CANONICAL_MOBILE, clean_mobile, non_negative_number, rial_amount
 
 
 class ColumnValuesValidIranianNationalId(ColumnMapMetricProvider):
@@ -56,7 +56,8 @@ class ColumnValuesIranianMobile(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs) -> pd.Series:
-        return passes_distinct(column, lambda value: clean_mobile(value) is not None)
+        return passes_distinct(column, lambda value: clean_mobile(value) is not None,
+                               already=CANONICAL_MOBILE)
 
 
 class ExpectColumnValuesToBeIranianMobiles(ColumnMapExpectation):

@@ -20,7 +20,7 @@ from etl.contract import Source, enum_lookup
 from etl.dates import parse_date_series
 from etl.distinct import map_distinct
 from etl.national_id import clean_national_id_series
-from etl.persian import key_of_normalised, match_key, match_key_series, normalise_text_series, to_ascii_digits
+from etl.persian import key_of_normalised_series, match_key, match_key_series, normalise_text_series, to_ascii_digits
 
 FOLDER_PROVINCE = "_folder_province"
 RECEIVED_ON = "_received_on"
@@ -29,6 +29,7 @@ MAX_BIGINT = 9_223_372_036_854_775_807
 _NUMBER_NOISE = re.compile(r"[,\u066c\u060c\s]")  # , ٬ ، and spaces
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _MOBILE_NOISE = re.compile(r"[\s\-()\[\]]")
+CANONICAL_MOBILE = "09[0-9]{9}"
 _MOBILE = re.compile(r"(?:\+98|0098|98|0)?(9[0-9]{9})")
 
 
@@ -110,7 +111,7 @@ def normalise(frame: pd.DataFrame, source: Source, province_code: str, received_
         raw = frame[name].astype("string") if name in frame.columns else missing
         if column.kind == "key":
             out[name] = normalise_text_series(raw)
-            out[f"{name}__key"] = map_distinct(out[name], key_of_normalised, "string")
+            out[f"{name}__key"] = key_of_normalised_series(out[name])
         elif column.kind == "text":
             out[name] = normalise_text_series(raw)
         elif column.kind == "national_id":
@@ -125,7 +126,7 @@ def normalise(frame: pd.DataFrame, source: Source, province_code: str, received_
         elif column.kind == "mobile":
             cleaned = normalise_text_series(raw)
             out[f"{name}__input"] = cleaned
-            out[name] = map_distinct(cleaned, clean_mobile).astype("string")
+            out[name] = map_distinct(cleaned, clean_mobile, "string", already=CANONICAL_MOBILE)
         elif column.kind == "number":
             cleaned = clean_number_series(raw)
             out[f"{name}__input"] = cleaned
