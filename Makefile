@@ -9,7 +9,7 @@ export MASHAGHEL_ARCHIVE_ROOT ?= $(DATA)/archive
 export MASHAGHEL_OUTBOX_ROOT ?= $(DATA)/outbox
 export MASHAGHEL_WAREHOUSE ?= sqlite:///$(DATA)/warehouse.sqlite
 
-.PHONY: setup demo demo-cli airflow test test-deps lint lock clean reliability
+.PHONY: setup demo demo-cli airflow test test-deps lint lock clean reliability bench
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (Python 3.11)"; exit 1; }
@@ -42,6 +42,9 @@ test-deps:  ## Debian's Chromium for the report test, installed when missing and
 test: setup test-deps  ## lint, then the whole test suite
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile
+
+bench: setup  ## a national drop through the pipeline on PostgreSQL and SQLite: rows/s per stage, memory, increment
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 reliability: setup  ## kill-and-rerun, concurrent runs and hostile files at larger counts than the tests
 	$(PY) scripts/reliability.py $(RELIABILITY_ARGS)
