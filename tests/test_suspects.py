@@ -6,20 +6,9 @@ That planted duplicate identities reach the views, the flag and the clerk's
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from etl.cli import main
 from etl.sample import build_plan
-from etl.warehouse import create_warehouse_engine
-
-
-def _rows(url: str, query: str) -> list[dict]:
-    engine = create_warehouse_engine(url)
-    try:
-        with engine.connect() as connection:
-            return [dict(row) for row in connection.execute(sa.text(query)).mappings()]
-    finally:
-        engine.dispose()
+from tests.test_pipeline import query
 
 
 def test_a_cluster_over_the_bound_is_not_published_and_the_run_says_so(tmp_path, monkeypatch, capsys):
@@ -29,13 +18,13 @@ def test_a_cluster_over_the_bound_is_not_published_and_the_run_says_so(tmp_path,
     arguments = ["run", "--quiet", "--ingest-root", str(ingest), "--archive-root", str(tmp_path / "archive"),
                  "--outbox-root", str(tmp_path / "outbox"), "--warehouse", warehouse]
     assert main(arguments) == 0
-    published = _rows(warehouse, "SELECT national_id_l, national_id_r FROM suspected_duplicate_pair")
+    published = query(warehouse, "SELECT national_id_l, national_id_r FROM suspected_duplicate_pair")
     assert published
 
     monkeypatch.setenv("MASHAGHEL_MATCH_MAX_CLUSTER", "1")  # every pair is now a "giant" cluster
     assert main(arguments) == 1
     assert "largest cluster" in capsys.readouterr().err
-    assert _rows(warehouse, "SELECT national_id_l, national_id_r FROM suspected_duplicate_pair") == published
-    runs = _rows(warehouse, "SELECT published, detail FROM match_run ORDER BY match_run_id")
+    assert query(warehouse, "SELECT national_id_l, national_id_r FROM suspected_duplicate_pair") == published
+    runs = query(warehouse, "SELECT published, detail FROM match_run ORDER BY match_run_id")
     assert [bool(r["published"]) for r in runs] == [True, False] and "largest cluster" in runs[1]["detail"]
     assert (tmp_path / "outbox" / "national" / "rpt_province_summary.csv").exists()
