@@ -115,7 +115,7 @@ def publish_national_reporting():
 
     @task(doc_md=MATCHING_DOC)
     def check_suspected_duplicates(totals: dict) -> dict:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         matching = totals["matching"]
         print(f"suspected duplicates: {matching}")
