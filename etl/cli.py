@@ -73,8 +73,10 @@ def _print_progress(done: int, total: int, outcome, seconds: float) -> None:
 
 def print_province_summary(rows: list[dict]) -> None:
     columns = ("persons", "registrations", "multi_registration_persons", "loans", "loan_amount_rial",
-               "borrowers", "trained_persons", "loan_only_persons", "unregistered_borrowers")
-    short = ("persons", "regs", "multi", "loans", "amount_rial", "borrowers", "trained", "loan_only", "unreg")
+               "borrowers", "trained_persons", "loan_only_persons", "unregistered_borrowers",
+               "suspected_duplicate_persons")
+    short = ("persons", "regs", "multi", "loans", "amount_rial", "borrowers", "trained", "loan_only", "unreg",
+             "dup_id")
     print(f"{'province':<34}" + "".join(f"{h:>{18 if h == 'amount_rial' else 10}}" for h in short))
     totals = dict.fromkeys(columns, 0)
     for row in rows:
