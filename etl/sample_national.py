@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from etl.national_id import check_digits
 from etl.sample import _CP1256_SAFE as CP1256_SAFE
 from etl.sample import BANKS, CATEGORIES, COURSES, FIRST_F, FIRST_M, LAST, PROVIDERS, _cp1256_safe, load_provinces
 
@@ -70,9 +71,7 @@ def national_ids(rng: np.random.Generator, count: int) -> np.ndarray:
     """``count`` distinct valid national IDs (ten-digit strings), check digits computed column-wise."""
     chosen = np.unique(rng.integers(1_000_000, 999_999_999, size=int(count * 1.05) + 100))
     chosen = rng.permutation(chosen)[:count]
-    digits = (chosen[:, None] // 10 ** np.arange(8, -1, -1)) % 10
-    remainder = (digits * np.arange(10, 1, -1)).sum(axis=1) % 11
-    check = np.where(remainder < 2, remainder, 11 - remainder)
+    check = check_digits((chosen[:, None] // 10 ** np.arange(8, -1, -1)) % 10)
     return np.char.add(np.char.zfill(chosen.astype(str), 9), check.astype(str))
 
 
