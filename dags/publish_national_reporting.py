@@ -56,8 +56,9 @@ PUBLISH_DOC = """Recomputes every person (home province, `multi_registration`, `
 identities (`rpt_suspected_duplicates`, the `suspected_duplicate` flag), checks that the reporting
 views add up, and exports them to `<outbox>/national/`. Idempotent: rerun it any time."""
 MATCHING_DOC = """Fails, without retrying, when the matching stage refused to publish its matches because
-its largest cluster was over the bound (`MASHAGHEL_MATCH_MAX_CLUSTER`): a giant cluster means matching
-broke. Everything else was published; the previous matches stay. See the `match_run` table."""
+its largest cluster was over the bound (`MASHAGHEL_MATCH_MAX_CLUSTER` or the Variable
+`mashaghel_match_max_cluster`): a giant cluster means matching broke. Everything else was published; the
+previous matches stay. See the `match_run` table."""
 RULES_DOC = """Builds the Great Expectations Data Docs of the row rules (the suites in `expectations/`)
 into `<outbox>/national/rules/`, and emits the `mashaghel_published` asset."""
 REPORT_DOC = """Writes the national report from the reporting views: `<outbox>/national/report/index.html`

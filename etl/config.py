@@ -16,6 +16,8 @@ DEFAULTS = {
     "claim_timeout": "600",  # seconds before a claim of a run that stopped refreshing it is taken over
     "pseudonym_key": "",
     "pseudonym_key_file": "",  # empty: pseudonym.key beside the ingest root
+    "match_threshold": "",  # empty: the matching model's default (etl/match.py)
+    "match_max_cluster": "",  # empty: the matching model's default
 }
 
 
@@ -43,11 +45,15 @@ class Settings:
     claim_timeout: float = 600.0
     pseudonym_key: str = field(default="", repr=False)
     pseudonym_key_file: Path | None = None
+    match_threshold: float | None = None
+    match_max_cluster: int | None = None
 
     @classmethod
     def resolve(cls, **given: object | None) -> Settings:
         """Settings from explicit values (None = not given), the environment and the defaults."""
         key_file = setting("pseudonym_key_file", given.get("pseudonym_key_file"))
+        threshold = setting("match_threshold", given.get("match_threshold"))
+        max_cluster = setting("match_max_cluster", given.get("match_max_cluster"))
         return cls(
             ingest_root=Path(setting("ingest_root", given.get("ingest_root"))),
             archive_root=Path(setting("archive_root", given.get("archive_root"))),
@@ -57,6 +63,8 @@ class Settings:
             claim_timeout=float(setting("claim_timeout", given.get("claim_timeout"))),
             pseudonym_key=setting("pseudonym_key", given.get("pseudonym_key")),
             pseudonym_key_file=Path(key_file) if key_file else None,
+            match_threshold=float(threshold) if threshold else None,
+            match_max_cluster=int(max_cluster) if max_cluster else None,
         )
 
     def pseudonym_key_bytes(self) -> bytes:

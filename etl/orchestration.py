@@ -14,10 +14,18 @@ from collections import Counter
 from pathlib import Path
 
 from etl import reasons as rc
-from etl.claims import PUBLISH, Claims
+from etl.claims import Claims
 from etl.config import DEFAULTS, Settings, env_name
 from etl.discover import discover, locate
-from etl.pipeline import _now, prepare, process_file, record_sightings, recover_archived, take_file
+from etl.pipeline import (
+    _now,
+    prepare,
+    process_file,
+    record_sightings,
+    recover_archived,
+    resolve_match_publish,
+    take_file,
+)
 from etl.receipts import FileOutcome
 
 AIRFLOW_WAREHOUSE_CONNECTION = "warehouse"
@@ -160,18 +168,11 @@ def run_totals(outcomes: list[dict]) -> dict:
 
 def resolve_and_publish(settings: Settings) -> dict:
     """Recompute people, match suspected duplicates, check and export the views; returns national totals."""
-    from etl.publish import publish
-    from etl.resolve import resolve_people
-    from etl.suspects import match_suspects
     from etl.warehouse import create_warehouse_engine
 
     engine = create_warehouse_engine(settings.warehouse)
-    try:
-        with Claims(engine, "publish", settings.claim_timeout) as claims:
-            claims.wait_for(PUBLISH)  # one resolve and publish at a time, the command line's included
-            persons = resolve_people(engine, settings.pseudonym_key_bytes())
-            matching = match_suspects(engine)
-            views = publish(engine, settings.outbox_root)
+    try:  # one resolve and publish at a time, the command line's included
+        persons, matching, views = resolve_match_publish(engine, settings, "publish")
     finally:
         engine.dispose()
     summary = views["rpt_province_summary"]

@@ -411,9 +411,6 @@ def take_file(engine: Engine, settings: Settings, claims: Claims, dropped: Dropp
         claims.release(claim)
 
 
-PLACE_REASONS = (rc.UNSAFE_PATH, rc.UNKNOWN_PROVINCE, rc.UNKNOWN_SOURCE)
-
-
 def recover_archived(engine: Engine, settings: Settings, claims: Claims) -> list[FileOutcome]:
     """Finish the files a stopped run moved to the archive but did not mark archived: receipt, mark.
 
@@ -428,7 +425,7 @@ def recover_archived(engine: Engine, settings: Settings, claims: Claims) -> list
     for row in rows:
         if not os.path.lexists(row["archive_path"]) or os.path.lexists(settings.ingest_root / row["relative_path"]):
             continue
-        place_reason = row["file_reason"] if row["file_reason"] in PLACE_REASONS else None
+        place_reason = row["file_reason"] if row["file_reason"] in rc.PLACE_REASONS else None
         claim = claims.try_claim(file_claim_key(row["province_code"], row["source"], row["sha256"],
                                                 row["relative_path"], place_reason), row["relative_path"])
         if claim is None:
@@ -510,23 +507,32 @@ def ingest(engine: Engine, settings: Settings, run_id: str | None = None,
     return report
 
 
-def run(settings: Settings, progress: ProgressCallback | None = None) -> RunReport:
-    """The whole pipeline once: ingest every ready file, resolve people, match suspected duplicates, publish."""
+def resolve_match_publish(engine: Engine, settings: Settings, run_id: str) -> tuple[int, dict, dict[str, list[dict]]]:
+    """Recompute people, match suspected duplicates and publish, one run at a time (the publish claim).
+
+    Returns the persons, the matching stage's figures and the published views' rows.
+    """
     from etl.publish import publish
     from etl.resolve import resolve_people
     from etl.suspects import match_suspects
 
+    with Claims(engine, run_id, settings.claim_timeout) as claims:
+        claims.wait_for(PUBLISH)  # so the last run to publish sees every file loaded before it
+        with stage("resolve"):
+            persons = resolve_people(engine, settings.pseudonym_key_bytes())
+        with stage("match"):
+            matching = match_suspects(engine, settings.match_threshold, settings.match_max_cluster)
+        with stage("publish"):
+            views = publish(engine, settings.outbox_root)
+    return persons, matching, views
+
+
+def run(settings: Settings, progress: ProgressCallback | None = None) -> RunReport:
+    """The whole pipeline once: ingest every ready file, resolve people, match suspected duplicates, publish."""
     engine = prepare(settings)
     try:
         report = ingest(engine, settings, progress=progress)
-        with Claims(engine, report.run_id, settings.claim_timeout) as claims:
-            claims.wait_for(PUBLISH)  # one run at a time resolves and publishes, so the last one sees all
-            with stage("resolve"):
-                resolve_people(engine, settings.pseudonym_key_bytes())
-            with stage("match"):
-                report.matching = match_suspects(engine)
-            with stage("publish"):
-                publish(engine, settings.outbox_root)
+        _, report.matching, _ = resolve_match_publish(engine, settings, report.run_id)
         return report
     except sa.exc.DBAPIError as error:
         if not _warehouse_gone(error):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -32,31 +31,28 @@ from etl.receipts import write_rejected_csv
 
 log = logging.getLogger("mashaghel")
 
-THRESHOLD_ENV = "MASHAGHEL_MATCH_THRESHOLD"
-MAX_CLUSTER_ENV = "MASHAGHEL_MATCH_MAX_CLUSTER"
 LIKELY_COLUMN = "likely_national_id"
-
-
-def match_settings() -> tuple[float, int]:
-    """The threshold and the largest cluster allowed: MASHAGHEL_MATCH_* or the model's defaults."""
-    from etl.match import DEFAULT_MAX_CLUSTER, DEFAULT_THRESHOLD
-
-    threshold = float(os.environ.get(THRESHOLD_ENV) or DEFAULT_THRESHOLD)
-    max_cluster = int(os.environ.get(MAX_CLUSTER_ENV) or DEFAULT_MAX_CLUSTER)
-    return threshold, max_cluster
 
 
 def match_suspects(engine: Engine, threshold: float | None = None, max_cluster: int | None = None) -> dict:
     """Score, store and flag suspected duplicates; returns the run's figures.
 
+    ``threshold`` and ``max_cluster`` default to the model's (settings ``match_threshold``
+    and ``match_max_cluster``, MASHAGHEL_MATCH_* or the Airflow Variables, override them).
+
     ``published`` is false (and ``detail`` says why) when the largest cluster is too large:
     then nothing but the ``match_run`` row was written.
     """
-    from etl.match import ClusterTooLarge, find_suspected_duplicates, read_match_inputs
+    from etl.match import (
+        DEFAULT_MAX_CLUSTER,
+        DEFAULT_THRESHOLD,
+        ClusterTooLarge,
+        find_suspected_duplicates,
+        read_match_inputs,
+    )
 
-    default_threshold, default_max_cluster = match_settings()
-    threshold = default_threshold if threshold is None else threshold
-    max_cluster = default_max_cluster if max_cluster is None else max_cluster
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    max_cluster = DEFAULT_MAX_CLUSTER if max_cluster is None else max_cluster
     persons, refused = read_match_inputs(engine)
     refusal: ClusterTooLarge | None = None
     try:
