@@ -86,7 +86,7 @@ def pseudonym_series(key: bytes, national_ids: pd.Series) -> pd.Series:
     return map_distinct(national_ids, lambda value: pseudonym(key, value))
 
 
-PSEUDONYMISED_TABLES = ("registration", "loan", "training_enrollment")
+PSEUDONYMISED_TABLES = ("registration", "loan", "training_enrollment", "person")
 
 
 def check_key(engine: Engine, key: bytes) -> None:
@@ -108,7 +108,7 @@ def check_key(engine: Engine, key: bytes) -> None:
 
 
 def fill_missing(connection: Connection, key: bytes) -> int:
-    """Give every record still without one its pseudonym (each national ID hashed once); returns IDs hashed.
+    """Give every record and person still without one its pseudonym (each ID hashed once); returns IDs hashed.
 
     Only rows with a NULL pseudonym are read (a partial index finds them), so the
     cost grows with the rows loaded before pseudonyms existed or since a rekey.
@@ -141,14 +141,9 @@ def fill_missing(connection: Connection, key: bytes) -> int:
 def rekey(engine: Engine, key: bytes) -> int:
     """Recompute every pseudonym with ``key`` and make it the warehouse's key, in one transaction."""
     with engine.begin() as connection:
-        for table in (*PSEUDONYMISED_TABLES, "person"):
+        for table in PSEUDONYMISED_TABLES:
             connection.exec_driver_sql(f"UPDATE {table} SET person_pseudonym = NULL")
         hashed = fill_missing(connection, key)
-        connection.exec_driver_sql(
-            "UPDATE person SET person_pseudonym = (SELECT MIN(r.person_pseudonym) FROM ("
-            + " UNION ALL ".join(f"SELECT national_id, person_pseudonym FROM {t}" for t in PSEUDONYMISED_TABLES)
-            + ") AS r WHERE r.national_id = person.national_id)"
-        )
         connection.execute(sa.text("DELETE FROM pseudonym_key"))
         connection.execute(sa.text("INSERT INTO pseudonym_key (id, fingerprint, since) VALUES (1, :f, :t)"),
                            {"f": fingerprint(key), "t": dt.datetime.now(dt.UTC)})
