@@ -58,7 +58,7 @@ def parse_date_series(values: pd.Series) -> pd.DataFrame:
     ``jalali_year`` and ``jalali_month`` (nullable integers).
     """
     parsed = map_distinct(values, _iso_and_jalali)
-    parts = parsed.map(lambda p: (None, None, None) if p is None or p is pd.NA else p)
+    parts = parsed.map(lambda p: (None, None, None) if p is None else p)  # missing text stays None
     return pd.DataFrame(
         {
             "date": pd.array([p[0] for p in parts], dtype="string"),
