@@ -18,6 +18,7 @@ DEFAULTS = {
     "pseudonym_key_file": "",  # empty: pseudonym.key beside the ingest root
     "match_threshold": "",  # empty: the matching model's default (etl/match.py)
     "match_max_cluster": "",  # empty: the matching model's default
+    "batch_rows": "200000",  # rows per source validated in one run of the suite (bounds a run's memory)
 }
 
 
@@ -47,6 +48,7 @@ class Settings:
     pseudonym_key_file: Path | None = None
     match_threshold: float | None = None
     match_max_cluster: int | None = None
+    batch_rows: int = 200_000
 
     @classmethod
     def resolve(cls, **given: object | None) -> Settings:
@@ -65,6 +67,7 @@ class Settings:
             pseudonym_key_file=Path(key_file) if key_file else None,
             match_threshold=float(threshold) if threshold else None,
             match_max_cluster=int(max_cluster) if max_cluster else None,
+            batch_rows=int(setting("batch_rows", given.get("batch_rows"))),
         )
 
     def pseudonym_key_bytes(self) -> bytes:

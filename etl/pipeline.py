@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from etl import reasons as rc
 from etl.claims import PUBLISH, Claim, ClaimLost, Claims, confirm, file_claim_key, lock_table
 from etl.config import Settings
-from etl.contract import contract
+from etl.contract import Source, contract
 from etl.dates import tehran_today
 from etl.discover import DroppedFile, discover, file_sha256, still_being_written
 from etl.faults import fault_point
@@ -46,7 +46,7 @@ from etl.receipts import (
     write_rejected_csv,
 )
 from etl.timing import stage
-from etl.validate import validate
+from etl.validate import ValidationOutcome, validate_many
 from etl.warehouse import WarehouseUnavailable, check_reachable, create_warehouse_engine, migrate
 
 log = logging.getLogger("mashaghel")
@@ -141,12 +141,31 @@ def _aware(value: dt.datetime | str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sighting: Sighting,
-                 run_id: str, dry_run: bool = False, claim: Claim | None = None) -> FileOutcome:
-    """Decide, load and receipt one file; idempotent (a rerun finds the manifest row).
+@dataclass
+class PreparedFile:
+    """A file read and normalised, waiting for its batch to be validated and then loaded."""
 
-    A dry run decides and validates the file but writes, moves and receipts nothing.
-    With a claim (see take_file), the file's transaction commits only while the claim is this run's.
+    dropped: DroppedFile
+    sighting: Sighting
+    source: Source
+    outcome: FileOutcome
+    manifest: dict
+    identity: str
+    frame: pd.DataFrame  # the rows as read, with _line, _raw, _extra and _malformed
+    normalised: pd.DataFrame  # the well-formed rows, normalised
+    claim: Claim | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+
+def prepare_file(engine: Engine, settings: Settings, dropped: DroppedFile, sighting: Sighting, run_id: str,
+                 dry_run: bool = False, claim: Claim | None = None) -> PreparedFile | FileOutcome:
+    """Decide a file up to validation: its outcome when that is already known, else its normalised rows.
+
+    A file that loads no rows (misplaced, resent, unreadable, empty) is recorded and
+    receipted here; so is a file a stopped run loaded but did not archive.
     """
     with engine.connect() as connection:
         pending = connection.execute(
@@ -200,8 +219,27 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
     malformed = frame["_malformed"].astype(bool)
     with stage("normalise"):
         normalised = normalise(frame.loc[~malformed], source, dropped.province_code, outcome.received_on)
+    return PreparedFile(dropped=dropped, sighting=sighting, source=source, outcome=outcome, manifest=manifest,
+                        identity=identity, frame=frame, normalised=normalised, claim=claim)
+
+
+def validate_prepared(batch: list[PreparedFile]) -> list[ValidationOutcome]:
+    """Validate the rows of files of one source in one pass of the suite; one outcome per file, in order."""
+    sources = {prepared.source.name for prepared in batch}
+    if len(sources) > 1:
+        raise ValueError(f"one source per validation batch, not {sorted(sources)}")
+    if not batch:
+        return []
     with stage("validate"):
-        validated = validate(normalised, source)
+        return validate_many([prepared.normalised for prepared in batch], batch[0].source)
+
+
+def load_prepared(engine: Engine, settings: Settings, prepared: PreparedFile, validated: ValidationOutcome,
+                  run_id: str, dry_run: bool = False) -> FileOutcome:
+    """Load a validated file in one transaction (manifest, records, refused rows), then receipt and archive it."""
+    dropped, sighting, source, frame = prepared.dropped, prepared.sighting, prepared.source, prepared.frame
+    outcome, manifest, identity, claim = prepared.outcome, prepared.manifest, prepared.identity, prepared.claim
+    malformed = frame["_malformed"].astype(bool)
     reasons = pd.Series({**{label: [rc.MALFORMED_ROW] for label in frame.index[malformed]},
                          **validated.rejected}, dtype=object)
     rejected = pd.DataFrame(
@@ -229,12 +267,26 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
     except sa.exc.IntegrityError:
         if not _identity_taken(engine, identity):
             raise
-        # Another run loaded the same bytes first.
+        # Another run, or an earlier copy in this run, loaded the same bytes first.
         outcome = _reset_as_duplicate(outcome)
         return _record_without_rows(engine, settings, dropped, outcome, _manifest(
             settings, dropped, sighting, outcome, run_id), identity=None, claim=claim)
     fault_point("after_commit")
     return finish_file(engine, settings, file_id, dropped)
+
+
+def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sighting: Sighting,
+                 run_id: str, dry_run: bool = False, claim: Claim | None = None) -> FileOutcome:
+    """Decide, load and receipt one file; idempotent (a rerun finds the manifest row).
+
+    A dry run decides and validates the file but writes, moves and receipts nothing.
+    With a claim (see take_file), the file's transaction commits only while the claim is this run's.
+    """
+    prepared = prepare_file(engine, settings, dropped, sighting, run_id, dry_run=dry_run, claim=claim)
+    if isinstance(prepared, FileOutcome):
+        return prepared
+    [validated] = validate_prepared([prepared])
+    return load_prepared(engine, settings, prepared, validated, run_id, dry_run=dry_run)
 
 
 @contextmanager
@@ -391,6 +443,11 @@ def prepare(settings: Settings) -> Engine:
 HELD, GONE = "held", "gone"
 
 
+def _claim_key(dropped: DroppedFile, sighting: Sighting) -> str:
+    return file_claim_key(dropped.province_code, dropped.source, sighting.sha256, dropped.relative_path,
+                          dropped.place_reason)
+
+
 def take_file(engine: Engine, settings: Settings, claims: Claims, dropped: DroppedFile, sighting: Sighting,
               run_id: str, wait: float = 0.0) -> FileOutcome | str:
     """Claim a file (waiting up to ``wait`` seconds), decide, load and receipt it, release the claim.
@@ -398,9 +455,7 @@ def take_file(engine: Engine, settings: Settings, claims: Claims, dropped: Dropp
     Returns HELD when a live run holds the claim, GONE when the file went or changed
     meanwhile (another run took it, or it is being written again).
     """
-    key = file_claim_key(dropped.province_code, dropped.source, sighting.sha256, dropped.relative_path,
-                         dropped.place_reason)
-    claim = claims.wait_for(key, dropped.relative_path, seconds=wait)
+    claim = claims.wait_for(_claim_key(dropped, sighting), dropped.relative_path, seconds=wait)
     if claim is None:
         return HELD
     try:
@@ -454,8 +509,11 @@ def ingest(engine: Engine, settings: Settings, run_id: str | None = None,
            progress: ProgressCallback | None = None) -> RunReport:
     """Read, normalise, validate and load every ready file, one transaction per file.
 
-    Files claimed by another live run are left to it; they are looked at again after
-    the others, for at most the claim timeout, and left for the next run after that.
+    Files are read and normalised one by one and validated in batches of up to
+    ``settings.batch_rows`` rows per source (one run of the suite per batch),
+    then each is loaded in its own transaction. Files claimed by another live run
+    are left to it; they are looked at again after the others, for at most the
+    claim timeout, and left for the next run after that.
     """
     report = RunReport(run_id=run_id or uuid.uuid4().hex[:12])
     started = time.monotonic()
@@ -468,43 +526,105 @@ def ingest(engine: Engine, settings: Settings, run_id: str | None = None,
         ready = sorted((f for f in files if f.relative_path in sightings),
                        key=lambda f: sightings[f.relative_path].seen_seq)
         report.files_found = len(ready)
-
-        def take(dropped: DroppedFile) -> bool:
-            """Take one file; False when another live run holds it."""
-            file_started = time.monotonic()
-            try:
-                outcome = take_file(engine, settings, claims, dropped, sightings[dropped.relative_path],
-                                    report.run_id)
-            except ClaimLost as error:
-                log.warning("%s: %s; that run finishes it", dropped.relative_path, error)
-                return True
-            except (OSError, sa.exc.SQLAlchemyError, ValueError) as error:
-                # The file's transaction rolled back; it stays in the ingest folder for the next run.
-                log.exception("%s failed: %s", dropped.relative_path, error)
-                report.failures[dropped.relative_path] = f"{type(error).__name__}: {error}"
-                if _warehouse_gone(error):  # stop the run rather than fail every file
-                    raise WarehouseUnavailable(
-                        f"the warehouse stopped answering while {dropped.relative_path} was being taken;"
-                        f" the run stopped and the next one takes it again: {error.orig or error}") from error
-                return True
-            if outcome == HELD:
-                return False
-            if isinstance(outcome, FileOutcome):
-                report.outcomes.append(outcome)
-                if progress:
-                    progress(len(report.outcomes), len(ready), outcome, time.monotonic() - file_started)
-            return True
-
-        held = [dropped for dropped in ready if not take(dropped)]
+        batches = _Batches(engine, settings, claims, report, len(ready), progress)
+        held = batches.take_all(ready, sightings)
         deadline = time.monotonic() + settings.claim_timeout
         while held and time.monotonic() < deadline:
             time.sleep(0.25)
-            held = [dropped for dropped in held if not take(dropped)]
+            held = batches.take_all(held, sightings)
         report.held_elsewhere = [dropped.relative_path for dropped in held]
         for relative_path in report.held_elsewhere:
             log.warning("%s: still claimed by another run, which takes it", relative_path)
     report.seconds = time.monotonic() - started
     return report
+
+
+class _Batches:
+    """Takes files for one ingest run: claim, prepare, validate per source in batches, load one by one."""
+
+    def __init__(self, engine: Engine, settings: Settings, claims: Claims, report: RunReport, total: int,
+                 progress: ProgressCallback | None) -> None:
+        self.engine, self.settings, self.claims, self.report = engine, settings, claims, report
+        self.total, self.progress = total, progress
+        self.waiting: dict[str, list[PreparedFile]] = {}  # by source
+        self.spent: dict[str, float] = {}  # seconds spent on each waiting file so far
+
+    def take_all(self, candidates: list[DroppedFile], sightings: dict[str, Sighting]) -> list[DroppedFile]:
+        """Take every candidate this run can claim; returns those another live run holds."""
+        held = []
+        for dropped in candidates:
+            claim = self.claims.wait_for(_claim_key(dropped, sightings[dropped.relative_path]),
+                                         dropped.relative_path, seconds=0.0)
+            if claim is None:
+                held.append(dropped)
+                continue
+            self._prepare(dropped, sightings[dropped.relative_path], claim)
+        for source in list(self.waiting):
+            self._flush(source)
+        return held
+
+    def _prepare(self, dropped: DroppedFile, sighting: Sighting, claim: Claim) -> None:
+        began = time.monotonic()
+        prepared: PreparedFile | FileOutcome | None = None
+        try:
+            if still_being_written(dropped):
+                return
+            prepared = self._guarded(dropped, lambda: prepare_file(
+                self.engine, self.settings, dropped, sighting, self.report.run_id, claim=claim))
+        finally:
+            if not isinstance(prepared, PreparedFile):
+                self.claims.release(claim)
+        if isinstance(prepared, FileOutcome):
+            self._done(prepared, time.monotonic() - began)
+        elif prepared is not None:
+            waiting = self.waiting.setdefault(prepared.source.name, [])
+            waiting.append(prepared)
+            self.spent[prepared.dropped.relative_path] = time.monotonic() - began
+            if sum(p.rows for p in waiting) >= self.settings.batch_rows:
+                self._flush(prepared.source.name)
+
+    def _flush(self, source: str) -> None:
+        """Validate a source's waiting files together, then load each in its own transaction."""
+        batch = self.waiting.pop(source, [])
+        try:
+            began = time.monotonic()
+            validated = validate_prepared(batch)
+            share = (time.monotonic() - began) / max(len(batch), 1)
+            while batch:
+                prepared = batch.pop(0)
+                began = time.monotonic()
+                try:
+                    outcome = self._guarded(prepared.dropped, lambda p=prepared, v=validated.pop(0): load_prepared(
+                        self.engine, self.settings, p, v, self.report.run_id))
+                finally:
+                    self.claims.release(prepared.claim)
+                if outcome is not None:
+                    spent = self.spent.pop(prepared.dropped.relative_path, 0.0)
+                    self._done(outcome, spent + share + time.monotonic() - began)
+        finally:
+            for prepared in batch:  # validation failed: the files stay in the ingest folder
+                self.claims.release(prepared.claim)
+
+    def _done(self, outcome: FileOutcome, seconds: float) -> None:
+        self.report.outcomes.append(outcome)
+        if self.progress:
+            self.progress(len(self.report.outcomes), self.total, outcome, seconds)
+
+    def _guarded(self, dropped: DroppedFile, step: Callable[[], FileOutcome | PreparedFile]):
+        """One file's step; a failure is reported and leaves the file in the ingest folder for the next run."""
+        try:
+            return step()
+        except ClaimLost as error:
+            log.warning("%s: %s; that run finishes it", dropped.relative_path, error)
+        except (OSError, sa.exc.SQLAlchemyError, ValueError) as error:
+            # The file's transaction rolled back; it stays in the ingest folder for the next run.
+            log.exception("%s failed: %s", dropped.relative_path, error)
+            self.report.failures[dropped.relative_path] = f"{type(error).__name__}: {error}"
+            if _warehouse_gone(error):  # stop the run rather than fail every file
+                raise WarehouseUnavailable(
+                    f"the warehouse stopped answering while {dropped.relative_path} was being taken;"
+                    f" the run stopped and the next one takes it again: {error.orig or error}") from error
+        return None
 
 
 def resolve_match_publish(engine: Engine, settings: Settings, run_id: str) -> tuple[int, dict, dict[str, list[dict]]]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from etl.contract import Source
@@ -107,14 +108,41 @@ def run_suite(source_name: str, frame: pd.DataFrame) -> list[tuple[dict, list]]:
 
 
 def validate(frame: pd.DataFrame, source: Source) -> ValidationOutcome:
-    """Apply the suite and the duplicate-key rule to normalised rows."""
+    """Apply the suite and the duplicate-key rule to one file's normalised rows."""
+    return validate_many([frame], source)[0]
+
+
+def validate_many(frames: list[pd.DataFrame], source: Source) -> list[ValidationOutcome]:
+    """Validate several files' rows of one source with one run of the suite; one outcome per file.
+
+    The suite's fixed cost (GX plans every expectation anew on each run) is paid
+    once for the batch; its row-wise rules judge each row alone, and the
+    duplicate-key rule is applied within each file, as for a file validated alone.
+    """
+    present = [position for position, frame in enumerate(frames) if not frame.empty]
+    failing_by_file: list[list[tuple[dict, np.ndarray]]] = [[] for _ in frames]
+    if present:
+        combined = pd.concat([frames[p] for p in present], ignore_index=True, copy=False)
+        owner = np.repeat(np.arange(len(present)), [len(frames[p]) for p in present])
+        start = np.concatenate([[0], np.cumsum([len(frames[p]) for p in present])])
+        for meta, failing in run_suite(source.name, combined):
+            if not failing:
+                continue
+            failing = np.sort(np.asarray(failing, dtype=np.int64))
+            for slot in np.unique(owner[failing]):
+                mine = failing[owner[failing] == slot] - start[slot]
+                position = present[slot]
+                failing_by_file[position].append((meta, frames[position].index[mine]))
+    return [_apply(frame, source, failing) for frame, failing in zip(frames, failing_by_file, strict=True)]
+
+
+def _apply(frame: pd.DataFrame, source: Source, failing_expectations: list[tuple[dict, pd.Index]]) -> ValidationOutcome:
+    """One file's outcome from the index labels each expectation failed on."""
     if frame.empty:
         return ValidationOutcome(accepted=frame, rejected={})
     reasons: dict[object, list[str]] = {}
-    blanks: list[tuple[str, list[str], list]] = []
-    for meta, failing in run_suite(source.name, frame):
-        if not failing:
-            continue
+    blanks: list[tuple[str, list[str], pd.Index]] = []
+    for meta, failing in failing_expectations:
         if meta["severity"] == "critical":
             for label in failing:
                 row_reasons = reasons.setdefault(label, [])

@@ -11,7 +11,7 @@ import pytest
 from etl import reasons as rc
 from etl.contract import SOURCES, contract, enum_lookup
 from etl.normalise import normalise
-from etl.validate import SuiteError, _validation_definition, load_suite_dict, validate
+from etl.validate import SuiteError, _validation_definition, load_suite_dict, validate, validate_many
 
 ROW_REASONS = {rc.MISSING_REQUIRED, rc.INVALID_NATIONAL_ID, rc.INVALID_DATE, rc.FUTURE_DATE, rc.INVALID_AMOUNT,
                rc.INVALID_VALUE, rc.PROVINCE_MISMATCH, rc.INVALID_OPTIONAL_VALUE}
@@ -148,3 +148,35 @@ def test_identical_duplicates_count_once_and_conflicting_ones_are_all_rejected()
     assert outcome.rejected == {2: [rc.CONFLICTING_DUPLICATE], 3: [rc.CONFLICTING_DUPLICATE],
                                 4: [rc.INVALID_NATIONAL_ID]}
     assert len(outcome.accepted) == 1
+
+
+def _normalised_loans(rows: list[dict], first_label: int = 0) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, dtype="string", index=range(first_label, first_label + len(rows)))
+    frame["_line"] = range(2, len(frame) + 2)
+    return normalise(frame, contract()["loans"], "IR-04", dt.date(2026, 1, 10))
+
+
+def test_files_validated_in_one_batch_get_the_outcome_each_would_get_alone():
+    """One run of the suite for many files; reasons land on the right file's rows, duplicates judged per file."""
+    files = [
+        _normalised_loans([GOOD_LOAN, {**GOOD_LOAN, "loan_id": "L2", "national_id": "0499370898"},
+                           {**GOOD_LOAN, "loan_id": "L3", "approved_at": "1404/12/30"}]),
+        _normalised_loans([]),
+        # The same key as the first file's L1 with other values: a conflict only within one file.
+        _normalised_loans([{**GOOD_LOAN, "amount_rial": "-5"}, {**GOOD_LOAN, "loan_id": "L9"},
+                           {**GOOD_LOAN, "loan_id": "L9", "amount_rial": "200000000"},
+                           {**GOOD_LOAN, "loan_id": "L4", "loan_type": "قرض"}], first_label=7),
+        _normalised_loans([{**GOOD_LOAN, "amount_rial": "300000000"}]),
+    ]
+    source = contract()["loans"]
+    batched = validate_many(files, source)
+    alone = [validate(frame, source) for frame in files]
+    assert [b.rejected for b in batched] == [a.rejected for a in alone]
+    assert batched[0].rejected == {1: [rc.INVALID_NATIONAL_ID]}
+    assert batched[2].rejected == {7: [rc.INVALID_AMOUNT], 8: [rc.CONFLICTING_DUPLICATE],
+                                   9: [rc.CONFLICTING_DUPLICATE], 10: [rc.INVALID_VALUE]}
+    assert batched[3].rejected == {}
+    for together, single in zip(batched, alone, strict=True):
+        pd.testing.assert_frame_equal(together.accepted, single.accepted)
+        assert together.warnings_by_reason == single.warnings_by_reason
+    assert batched[0].warnings_by_reason == {rc.INVALID_OPTIONAL_VALUE: 1}
