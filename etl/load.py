@@ -125,7 +125,11 @@ def _upsert_sql(spec: TableSpec, values: str) -> str:
 
 
 def upsert_records(connection: Connection, source: Source, records: pd.DataFrame) -> None:
-    """Insert new keys and replace older versions of known ones."""
+    """Insert new keys and replace older versions of known ones; mark their persons pending.
+
+    The national IDs of the incoming rows, and those of the rows they replace, go
+    to ``person_pending``, so that the resolve stage recomputes only those persons.
+    """
     if records.empty:
         return
     spec = TABLES[source.name]
@@ -136,8 +140,20 @@ def upsert_records(connection: Connection, source: Source, records: pd.DataFrame
             " ON COMMIT DELETE ROWS"
         )
         _copy_frame(connection, staging, records)
+        same_key = " AND ".join(f"t.{column} = s.{column}" for column in spec.key)
+        connection.exec_driver_sql(
+            f"INSERT INTO person_pending (national_id) SELECT national_id FROM {staging}"
+            f" UNION SELECT t.national_id FROM {spec.table} AS t JOIN {staging} AS s ON {same_key}"
+            " ON CONFLICT DO NOTHING"
+        )
         connection.exec_driver_sql(_upsert_sql(spec, f"SELECT {', '.join(spec.columns)} FROM {staging}"))
     else:
+        same_key = " AND ".join(f"{column} = ?" for column in spec.key)
+        connection.exec_driver_sql(
+            f"INSERT INTO person_pending (national_id) SELECT national_id FROM {spec.table} WHERE {same_key}"
+            " ON CONFLICT DO NOTHING", _tuples(records[list(spec.key)]))
+        connection.exec_driver_sql("INSERT INTO person_pending (national_id) VALUES (?) ON CONFLICT DO NOTHING",
+                                   [(national_id,) for national_id in records["national_id"].unique()])
         placeholders = ", ".join("?" for _ in spec.columns)
         connection.exec_driver_sql(_upsert_sql(spec, f"VALUES ({placeholders})"), _tuples(records))
 

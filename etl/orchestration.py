@@ -172,18 +172,19 @@ def resolve_and_publish(settings: Settings) -> dict:
 
     engine = create_warehouse_engine(settings.warehouse)
     try:  # one resolve and publish at a time, the command line's included
-        persons, matching, views = resolve_match_publish(engine, settings, "publish")
+        published = resolve_match_publish(engine, settings, "publish")
     finally:
         engine.dispose()
-    summary = views["rpt_province_summary"]
+    summary = published.views["rpt_province_summary"]
     return {
-        "persons": persons,
+        "persons": published.persons,
+        "persons_recomputed": published.recomputed,
         "registrations": sum(r["registrations"] for r in summary),
         "live_loans": sum(r["loans"] for r in summary),
         "loan_amount_rial": sum(r["loan_amount_rial"] for r in summary),
         "loan_only_persons": sum(r["loan_only_persons"] for r in summary),
         "suspected_duplicate_persons": sum(r["suspected_duplicate_persons"] for r in summary),
-        "matching": matching,
+        "matching": published.matching,
         "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 

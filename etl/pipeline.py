@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -76,6 +77,7 @@ class RunReport:
     held_elsewhere: list[str] = field(default_factory=list)
     seconds: float = 0.0
     matching: dict = field(default_factory=dict)  # the matching stage's figures (etl/suspects.py)
+    published: Published | None = None
 
     @property
     def rows_read(self) -> int:
@@ -627,10 +629,44 @@ class _Batches:
         return None
 
 
-def resolve_match_publish(engine: Engine, settings: Settings, run_id: str) -> tuple[int, dict, dict[str, list[dict]]]:
+@dataclass
+class Published:
+    """What a resolve, match and publish did; ``skipped`` when nothing had changed since the last publish."""
+
+    persons: int = 0
+    recomputed: int = 0
+    matching: dict = field(default_factory=dict)
+    views: dict[str, list[dict]] = field(default_factory=dict)
+    skipped: bool = False
+
+
+def _warehouse_mark(connection: Connection) -> tuple[int, int]:
+    """(files recorded, largest file_id): changes whenever a file is recorded, whatever the commit order."""
+    files, last = connection.execute(sa.text("SELECT COUNT(*), COALESCE(MAX(file_id), 0) FROM ingest_file")).one()
+    return int(files), int(last)
+
+
+def nothing_new(engine: Engine, outbox_root: Path) -> bool:
+    """True when the last publish saw every file recorded since, no person is pending, its matches were
+    published and its exports are still in the outbox: publishing again would change nothing."""
+    from etl.publish import REPORTING_VIEWS, export_path
+
+    if not all(export_path(outbox_root, view).is_file() for view in REPORTING_VIEWS):
+        return False
+    with engine.connect() as connection:
+        last = connection.execute(sa.text(
+            "SELECT files, last_file_id FROM publish_run ORDER BY publish_run_id DESC LIMIT 1")).first()
+        pending = connection.execute(sa.text("SELECT 1 FROM person_pending LIMIT 1")).first()
+        matches = connection.execute(sa.text(
+            "SELECT published FROM match_run ORDER BY match_run_id DESC LIMIT 1")).scalar()
+        return last is not None and tuple(last) == _warehouse_mark(connection) and pending is None and bool(matches)
+
+
+def resolve_match_publish(engine: Engine, settings: Settings, run_id: str, only_if_new: bool = False) -> Published:
     """Recompute people, match suspected duplicates and publish, one run at a time (the publish claim).
 
-    Returns the persons, the matching stage's figures and the published views' rows.
+    With ``only_if_new`` nothing is done when nothing changed since the last publish
+    (see nothing_new): a run that found no new file costs no more than its discovery.
     """
     from etl.publish import publish
     from etl.resolve import resolve_people
@@ -638,13 +674,24 @@ def resolve_match_publish(engine: Engine, settings: Settings, run_id: str) -> tu
 
     with Claims(engine, run_id, settings.claim_timeout) as claims:
         claims.wait_for(PUBLISH)  # so the last run to publish sees every file loaded before it
+        if only_if_new and nothing_new(engine, settings.outbox_root):
+            log.info("nothing new since the last publish: people, matches and reports are as they were")
+            return Published(skipped=True)
+        with engine.connect() as connection:
+            files, last_file_id = _warehouse_mark(connection)  # before resolving: later files publish again
         with stage("resolve"):
-            persons = resolve_people(engine, settings.pseudonym_key_bytes())
+            resolved = resolve_people(engine, settings.pseudonym_key_bytes())
         with stage("match"):
             matching = match_suspects(engine, settings.match_threshold, settings.match_max_cluster)
         with stage("publish"):
             views = publish(engine, settings.outbox_root)
-    return persons, matching, views
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO publish_run (run_id, published_at, files, last_file_id, persons, persons_recomputed)"
+                " VALUES (:r, :t, :f, :l, :p, :c)"),
+                {"r": run_id, "t": _now(), "f": files, "l": last_file_id, "p": resolved.persons,
+                 "c": resolved.recomputed})
+    return Published(persons=resolved.persons, recomputed=resolved.recomputed, matching=matching, views=views)
 
 
 def run(settings: Settings, progress: ProgressCallback | None = None) -> RunReport:
@@ -652,7 +699,8 @@ def run(settings: Settings, progress: ProgressCallback | None = None) -> RunRepo
     engine = prepare(settings)
     try:
         report = ingest(engine, settings, progress=progress)
-        _, report.matching, _ = resolve_match_publish(engine, settings, report.run_id)
+        report.published = resolve_match_publish(engine, settings, report.run_id, only_if_new=True)
+        report.matching = report.published.matching
         return report
     except sa.exc.DBAPIError as error:
         if not _warehouse_gone(error):

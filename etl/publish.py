@@ -83,6 +83,11 @@ def _plain(value: object) -> object:
     return value
 
 
+def export_path(outbox_root: Path, view: str) -> Path:
+    """Where a reporting view's CSV is published."""
+    return outbox_root / "national" / f"{view}.csv"
+
+
 def publish(engine: Engine, outbox_root: Path) -> dict[str, list[dict]]:
     """Check the invariants, then export every reporting view; returns the views' rows.
 
@@ -92,15 +97,15 @@ def publish(engine: Engine, outbox_root: Path) -> dict[str, list[dict]]:
     with engine.connect() as connection:
         check_invariants(connection)
         views = {view: view_rows(connection, view) for view in REPORTING_VIEWS}
-    target = outbox_root / "national"
-    target.mkdir(parents=True, exist_ok=True)
     for view, rows in views.items():
-        temporary = target / f"{view}.csv.tmp"
+        target = export_path(outbox_root, view)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(target.name + ".tmp")
         with temporary.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
             if rows:
                 writer.writerow(rows[0].keys())
                 writer.writerows(neutralise_row(list(row.values())) for row in rows)
-        temporary.replace(target / f"{view}.csv")
+        temporary.replace(target)
         fault_point("during_publish")
     return views

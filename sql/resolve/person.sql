@@ -1,4 +1,5 @@
--- Persons and their flags, recomputed from all loaded records (contract section 4).
+-- Persons and their flags (contract section 4), recomputed for the national IDs in person_pending
+-- from all their loaded records (etl/resolve.py deletes their old rows first).
 -- A person is a national ID on any registration, training or loan (any status).
 -- Home province: earliest registration (registered_at, then province code); else
 -- earliest loan (approved_at, else disbursed_at, then province code); else
@@ -11,10 +12,13 @@ INSERT INTO person (
 )
 WITH candidates AS (
     SELECT national_id, person_pseudonym, province_code, 1 AS source_rank, registered_at AS record_date FROM registration
+    WHERE national_id IN (SELECT national_id FROM person_pending)
     UNION ALL
     SELECT national_id, person_pseudonym, province_code, 2 AS source_rank, loan_date AS record_date FROM loan
+    WHERE national_id IN (SELECT national_id FROM person_pending)
     UNION ALL
     SELECT national_id, person_pseudonym, province_code, 3 AS source_rank, start_date AS record_date FROM training_enrollment
+    WHERE national_id IN (SELECT national_id FROM person_pending)
 ),
 ranked AS (
     SELECT
@@ -33,18 +37,19 @@ registrations AS (
         COUNT(*) AS registrations,
         MAX(CASE WHEN supporter_id IS NOT NULL AND supporter_id <> '' THEN 1 ELSE 0 END) AS has_supporter
     FROM registration
+    WHERE national_id IN (SELECT national_id FROM person_pending)
     GROUP BY national_id
 ),
 live_loans AS (
     SELECT national_id, COUNT(*) AS live_loans
     FROM loan
-    WHERE status IN ('approved', 'disbursed')
+    WHERE status IN ('approved', 'disbursed') AND national_id IN (SELECT national_id FROM person_pending)
     GROUP BY national_id
 ),
 completed_trainings AS (
     SELECT national_id, COUNT(*) AS completed_trainings
     FROM training_enrollment
-    WHERE completed
+    WHERE completed AND national_id IN (SELECT national_id FROM person_pending)
     GROUP BY national_id
 ),
 counted AS (
