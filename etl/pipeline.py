@@ -646,20 +646,27 @@ def _warehouse_mark(connection: Connection) -> tuple[int, int]:
     return int(files), int(last)
 
 
-def nothing_new(engine: Engine, outbox_root: Path) -> bool:
-    """True when the last publish saw every file recorded since, no person is pending, its matches were
-    published and its exports are still in the outbox: publishing again would change nothing."""
+def _last_publish(engine: Engine) -> sa.Row | None:
+    with engine.connect() as connection:
+        return connection.execute(sa.text(
+            "SELECT files, last_file_id, rules FROM publish_run ORDER BY publish_run_id DESC LIMIT 1")).first()
+
+
+def nothing_new(engine: Engine, outbox_root: Path, rules: str) -> bool:
+    """True when the last publish saw every file recorded since, under the same rules, no person is
+    pending, its matches were published and its exports are still in the outbox: publishing again
+    would change nothing."""
     from etl.publish import REPORTING_VIEWS, export_path
 
     if not all(export_path(outbox_root, view).is_file() for view in REPORTING_VIEWS):
         return False
+    last = _last_publish(engine)
     with engine.connect() as connection:
-        last = connection.execute(sa.text(
-            "SELECT files, last_file_id FROM publish_run ORDER BY publish_run_id DESC LIMIT 1")).first()
         pending = connection.execute(sa.text("SELECT 1 FROM person_pending LIMIT 1")).first()
         matches = connection.execute(sa.text(
             "SELECT published FROM match_run ORDER BY match_run_id DESC LIMIT 1")).scalar()
-        return last is not None and tuple(last) == _warehouse_mark(connection) and pending is None and bool(matches)
+        return (last is not None and (last.files, last.last_file_id) == _warehouse_mark(connection)
+                and last.rules == rules and pending is None and bool(matches))
 
 
 def resolve_match_publish(engine: Engine, settings: Settings, run_id: str, only_if_new: bool = False) -> Published:
@@ -669,27 +676,30 @@ def resolve_match_publish(engine: Engine, settings: Settings, run_id: str, only_
     (see nothing_new): a run that found no new file costs no more than its discovery.
     """
     from etl.publish import publish
-    from etl.resolve import resolve_people
+    from etl.resolve import resolve_people, rules_fingerprint
     from etl.suspects import match_suspects
 
+    rules = rules_fingerprint(settings.match_threshold, settings.match_max_cluster)
     with Claims(engine, run_id, settings.claim_timeout) as claims:
         claims.wait_for(PUBLISH)  # so the last run to publish sees every file loaded before it
-        if only_if_new and nothing_new(engine, settings.outbox_root):
+        if only_if_new and nothing_new(engine, settings.outbox_root, rules):
             log.info("nothing new since the last publish: people, matches and reports are as they were")
             return Published(skipped=True)
+        last = _last_publish(engine)
         with engine.connect() as connection:
             files, last_file_id = _warehouse_mark(connection)  # before resolving: later files publish again
         with stage("resolve"):
-            resolved = resolve_people(engine, settings.pseudonym_key_bytes())
+            resolved = resolve_people(engine, settings.pseudonym_key_bytes(),
+                                      everyone=last is not None and last.rules != rules)
         with stage("match"):
             matching = match_suspects(engine, settings.match_threshold, settings.match_max_cluster)
         with stage("publish"):
             views = publish(engine, settings.outbox_root)
         with engine.begin() as connection:
             connection.execute(sa.text(
-                "INSERT INTO publish_run (run_id, published_at, files, last_file_id, persons, persons_recomputed)"
-                " VALUES (:r, :t, :f, :l, :p, :c)"),
-                {"r": run_id, "t": _now(), "f": files, "l": last_file_id, "p": resolved.persons,
+                "INSERT INTO publish_run (run_id, published_at, files, last_file_id, rules, persons,"
+                " persons_recomputed) VALUES (:r, :t, :f, :l, :rules, :p, :c)"),
+                {"r": run_id, "t": _now(), "f": files, "l": last_file_id, "rules": rules, "p": resolved.persons,
                  "c": resolved.recomputed})
     return Published(persons=resolved.persons, recomputed=resolved.recomputed, matching=matching, views=views)
 

@@ -8,7 +8,9 @@ new data, not with the warehouse.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -19,6 +21,20 @@ from etl.pseudonym import fill_missing
 from etl.warehouse import SQL_DIR
 
 PERSON_SQL = SQL_DIR / "resolve" / "person.sql"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+
+def rules_fingerprint(match_threshold: float | None, match_max_cluster: int | None) -> str:
+    """What people, flags and matches are computed by: the person SQL, the matching model files and settings.
+
+    A publish under other rules than the last one recomputes everyone.
+    """
+    digest = hashlib.sha256(PERSON_SQL.read_bytes())
+    for path in sorted(MODELS_DIR.iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(f"{match_threshold}|{match_max_cluster}".encode())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -29,8 +45,8 @@ class Resolved:
     recomputed: int
 
 
-def resolve_people(engine: Engine, pseudonym_key: bytes) -> Resolved:
-    """Recompute the pending persons in one transaction (a person left with no record goes).
+def resolve_people(engine: Engine, pseudonym_key: bytes, everyone: bool = False) -> Resolved:
+    """Recompute the pending persons (``everyone``: all) in one transaction; a person left with no record goes.
 
     Loads wait for it (the pending table is locked), so no national ID is marked
     pending while its person is being recomputed and then forgotten. Records
@@ -40,6 +56,12 @@ def resolve_people(engine: Engine, pseudonym_key: bytes) -> Resolved:
     with engine.begin() as connection:
         lock_table(connection, "person_pending")
         fill_missing(connection, pseudonym_key)
+        if everyone:
+            connection.exec_driver_sql(
+                "INSERT INTO person_pending (national_id) SELECT national_id FROM ("
+                "SELECT national_id FROM person UNION SELECT national_id FROM registration"
+                " UNION SELECT national_id FROM loan UNION SELECT national_id FROM training_enrollment"
+                ") AS every_id WHERE true ON CONFLICT DO NOTHING")
         recomputed = int(connection.execute(sa.text("SELECT COUNT(*) FROM person_pending")).scalar_one())
         if recomputed:
             connection.exec_driver_sql(

@@ -4,7 +4,8 @@
 each file's transaction adds the IDs of the records it brings and of the
 records it replaces, and the resolve stage recomputes only those persons and
 empties it. ``publish_run`` remembers what each publish saw, so that a run
-with nothing new leaves people, matches and reports as they are. On
+with nothing new leaves people, matches and reports as they are, and a run
+under other rules (person SQL, matching model or settings) recomputes everyone. On
 PostgreSQL both land in ``personal`` with the rest of the pipeline's bookkeeping.
 
 Every ID already in the warehouse starts pending: the first resolve after the
@@ -40,6 +41,8 @@ def upgrade() -> None:
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=False, comment="when it published"),
         sa.Column("files", sa.BigInteger, nullable=False, comment="rows of ingest_file it saw"),
         sa.Column("last_file_id", sa.BigInteger, nullable=False, comment="the largest file_id it saw (0: none)"),
+        sa.Column("rules", sa.String(64), nullable=False,
+                  comment="fingerprint of the person rules, the matching model and its settings it used"),
         sa.Column("persons", sa.BigInteger, nullable=False, comment="persons after its resolve"),
         sa.Column("persons_recomputed", sa.BigInteger, nullable=False,
                   comment="person rows its resolve recomputed (the pending national IDs)"),
