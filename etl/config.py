@@ -18,7 +18,9 @@ DEFAULTS = {
     "pseudonym_key_file": "",  # empty: pseudonym.key beside the ingest root
     "match_threshold": "",  # empty: the matching model's default (etl/match.py)
     "match_max_cluster": "",  # empty: the matching model's default
-    "batch_rows": "200000",  # rows per source validated in one run of the suite (bounds a run's memory)
+    # Rows held at once: files are validated in batches of this many rows, and a file of more rows is
+    # read, validated and loaded in chunks of this many (bounds a run's memory).
+    "batch_rows": "100000",
 }
 
 
@@ -48,7 +50,7 @@ class Settings:
     pseudonym_key_file: Path | None = None
     match_threshold: float | None = None
     match_max_cluster: int | None = None
-    batch_rows: int = 200_000
+    batch_rows: int = 100_000
 
     @classmethod
     def resolve(cls, **given: object | None) -> Settings:

@@ -141,9 +141,12 @@ def upsert_records(connection: Connection, source: Source, records: pd.DataFrame
         )
         _copy_frame(connection, staging, records)
         same_key = " AND ".join(f"t.{column} = s.{column}" for column in spec.key)
+        # The rows replaced, looked up by key one by one (LIMIT keeps the lookup from being turned into a
+        # join that reads the whole table): the cost follows the file, not the warehouse.
         connection.exec_driver_sql(
             f"INSERT INTO person_pending (national_id) SELECT national_id FROM {staging}"
-            f" UNION SELECT t.national_id FROM {spec.table} AS t JOIN {staging} AS s ON {same_key}"
+            f" UNION SELECT replaced.national_id FROM {staging} AS s CROSS JOIN LATERAL"
+            f" (SELECT t.national_id FROM {spec.table} AS t WHERE {same_key} LIMIT 1) AS replaced"
             " ON CONFLICT DO NOTHING"
         )
         connection.exec_driver_sql(_upsert_sql(spec, f"SELECT {', '.join(spec.columns)} FROM {staging}"))

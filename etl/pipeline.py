@@ -35,7 +35,7 @@ from etl.faults import fault_point
 from etl.load import TABLES, insert_manifest, insert_rejected, records_frame, rejected_rows_of_file, upsert_records
 from etl.normalise import normalise
 from etl.pseudonym import check_key as check_pseudonym_key
-from etl.read import read_file
+from etl.read import UnreadableFile, read_file
 from etl.receipts import (
     FileOutcome,
     archive_path,
@@ -47,7 +47,7 @@ from etl.receipts import (
     write_rejected_csv,
 )
 from etl.timing import stage
-from etl.validate import ValidationOutcome, validate_many
+from etl.validate import Duplicates, ValidationOutcome, fingerprints, validate_many
 from etl.warehouse import WarehouseUnavailable, check_reachable, create_warehouse_engine, migrate
 
 log = logging.getLogger("mashaghel")
@@ -153,13 +153,15 @@ class PreparedFile:
     outcome: FileOutcome
     manifest: dict
     identity: str
-    frame: pd.DataFrame  # the rows as read, with _line, _raw, _extra and _malformed
-    normalised: pd.DataFrame  # the well-formed rows, normalised
+    frame: pd.DataFrame | None  # the rows as read, with _line, _raw, _extra and _malformed
+    normalised: pd.DataFrame | None  # the well-formed rows, normalised
     claim: Claim | None = None
+    chunks: Callable[[], Iterator[pd.DataFrame]] | None = None  # instead of frame, for a file too big to hold
+    header_line: int = 0
 
     @property
     def rows(self) -> int:
-        return len(self.frame)
+        return 0 if self.frame is None else len(self.frame)
 
 
 def prepare_file(engine: Engine, settings: Settings, dropped: DroppedFile, sighting: Sighting, run_id: str,
@@ -203,7 +205,7 @@ def prepare_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
 
     source = contract()[dropped.source]
     with stage("read"):
-        result = read_file(dropped.path, source)
+        result = read_file(dropped.path, source, chunk_rows=settings.batch_rows)
     fault_point("after_read")
     manifest.update(encoding=result.encoding, delimiter=result.delimiter,
                     header=json.dumps(result.header, ensure_ascii=False), detail=result.detail)
@@ -212,6 +214,10 @@ def prepare_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
         outcome.file_reason = result.reason
         return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=identity,
                                     dry_run=dry_run, claim=claim)
+    if result.streamed:
+        return PreparedFile(dropped=dropped, sighting=sighting, source=source, outcome=outcome, manifest=manifest,
+                            identity=identity, frame=None, normalised=None, claim=claim, chunks=result.chunks,
+                            header_line=result.header_line)
     if result.empty or result.frame is None or result.frame.empty:
         outcome.status = rc.STATUS_EMPTY
         return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run,
@@ -239,42 +245,137 @@ def validate_prepared(batch: list[PreparedFile]) -> list[ValidationOutcome]:
 def load_prepared(engine: Engine, settings: Settings, prepared: PreparedFile, validated: ValidationOutcome,
                   run_id: str, dry_run: bool = False) -> FileOutcome:
     """Load a validated file in one transaction (manifest, records, refused rows), then receipt and archive it."""
-    dropped, sighting, source, frame = prepared.dropped, prepared.sighting, prepared.source, prepared.frame
-    outcome, manifest, identity, claim = prepared.outcome, prepared.manifest, prepared.identity, prepared.claim
-    malformed = frame["_malformed"].astype(bool)
-    reasons = pd.Series({**{label: [rc.MALFORMED_ROW] for label in frame.index[malformed]},
-                         **validated.rejected}, dtype=object)
-    rejected = pd.DataFrame(
-        {"line_number": frame.loc[reasons.index, "_line"], "reasons": reasons, "raw": frame.loc[reasons.index, "_raw"]}
-    ).sort_values("line_number")
-
-    outcome.rows_read = len(frame)
-    outcome.rows_rejected = len(rejected)
-    outcome.rows_loaded = outcome.rows_read - outcome.rows_rejected
-    outcome.rejected_by_reason = dict(Counter(r for row in rejected["reasons"] for r in row))
-    outcome.warnings_by_reason = dict(validated.warnings_by_reason)
-    outcome.status = rc.STATUS_LOADED_WITH_REJECTIONS if outcome.rows_rejected else rc.STATUS_LOADED
-    manifest.update(_counts(outcome), identity=identity)
+    outcome, frame = prepared.outcome, prepared.frame
+    rejected = _refused_rows(frame, validated)
+    _tally(outcome, frame, rejected, validated)
+    prepared.manifest.update(_counts(outcome), identity=prepared.identity)
     if dry_run:
         return outcome
     try:
-        with stage("load"), _file_transaction(engine, claim) as connection:
-            file_id = insert_manifest(connection, manifest)
-            records = records_frame(validated.accepted, source, dropped.province_code, file_id,
-                                    sighting.seen_seq, frame["_extra"], settings.pseudonym_key_bytes())
-            # In key order: concurrent runs upserting the same keys lock them in one order, never deadlock.
-            upsert_records(connection, source, records.sort_values(list(TABLES[source.name].key), kind="stable"))
-            insert_rejected(connection, file_id, rejected)
+        with stage("load"), _file_transaction(engine, prepared.claim) as connection:
+            file_id = insert_manifest(connection, prepared.manifest)
+            _load_rows(connection, settings, prepared, file_id, frame, validated, rejected)
             fault_point("before_commit")
     except sa.exc.IntegrityError:
-        if not _identity_taken(engine, identity):
+        if not _identity_taken(engine, prepared.identity):
             raise
-        # Another run, or an earlier copy in this run, loaded the same bytes first.
-        outcome = _reset_as_duplicate(outcome)
-        return _record_without_rows(engine, settings, dropped, outcome, _manifest(
-            settings, dropped, sighting, outcome, run_id), identity=None, claim=claim)
+        return _loaded_by_another(engine, settings, prepared, run_id)
     fault_point("after_commit")
-    return finish_file(engine, settings, file_id, dropped)
+    return finish_file(engine, settings, file_id, prepared.dropped)
+
+
+def load_streamed(engine: Engine, settings: Settings, prepared: PreparedFile, run_id: str,
+                  dry_run: bool = False) -> FileOutcome:
+    """Load a file too big to hold, chunk by chunk, in one transaction; then receipt and archive it.
+
+    A first pass over the file keeps only fingerprints of the rows that pass the row
+    rules, enough to decide the duplicate-key rule for the whole file; the second
+    validates and loads each chunk. A parse error found on the way (a broken quote
+    near the end) rolls everything back and refuses the file as unreadable.
+    """
+    outcome, source = prepared.outcome, prepared.source
+
+    def normalised_chunks() -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+        for frame in prepared.chunks():
+            malformed = frame["_malformed"].astype(bool)
+            with stage("normalise"):
+                normalised = normalise(frame.loc[~malformed], source, prepared.dropped.province_code,
+                                       outcome.received_on)
+            yield frame, normalised
+
+    def each_chunk(connection: Connection | None, file_id: int | None, duplicates: Duplicates) -> None:
+        outcome.rows_read = outcome.rows_rejected = outcome.rows_loaded = 0
+        outcome.rejected_by_reason, outcome.warnings_by_reason = {}, {}
+        chunks = malformed = 0
+        for frame, normalised in normalised_chunks():
+            with stage("validate"):
+                [validated] = validate_many([normalised], source, duplicates)
+            rejected = _refused_rows(frame, validated)
+            _tally(outcome, frame, rejected, validated, add=True)
+            chunks, malformed = chunks + 1, malformed + int(frame["_malformed"].sum())
+            if connection is not None:
+                with stage("load"):
+                    _load_rows(connection, settings, prepared, file_id, frame, validated, rejected)
+        outcome.detail = (f"{outcome.rows_read} data rows, header on line {prepared.header_line},"
+                          f" read in {chunks} chunks of at most {settings.batch_rows:,} rows"
+                          + (f", {malformed} malformed" if malformed else ""))
+
+    try:
+        prints = []
+        for _frame, normalised in normalised_chunks():
+            with stage("validate"):
+                prints.append(fingerprints([normalised], source))
+        duplicates = Duplicates.decide(pd.concat(prints))
+        del prints
+        if dry_run:
+            each_chunk(None, None, duplicates)
+            return outcome
+        with _file_transaction(engine, prepared.claim) as connection:
+            file_id = insert_manifest(connection, {**prepared.manifest, "identity": prepared.identity})
+            each_chunk(connection, file_id, duplicates)
+            connection.execute(sa.text(
+                "UPDATE ingest_file SET status = :status, rows_read = :rows_read, rows_loaded = :rows_loaded,"
+                " rows_rejected = :rows_rejected, rejected_by_reason = :rejected_by_reason,"
+                " warnings_by_reason = :warnings_by_reason, detail = :detail WHERE file_id = :file_id"),
+                {**_counts(outcome), "detail": outcome.detail, "file_id": file_id})
+            fault_point("before_commit")
+    except UnreadableFile as error:
+        outcome.file_reason, outcome.detail = rc.UNREADABLE, str(error)
+        outcome.status = rc.STATUS_REJECTED
+        outcome.rows_read = outcome.rows_rejected = outcome.rows_loaded = 0
+        outcome.rejected_by_reason, outcome.warnings_by_reason = {}, {}
+        return _record_without_rows(engine, settings, prepared.dropped, outcome, prepared.manifest,
+                                    identity=prepared.identity, dry_run=dry_run, claim=prepared.claim)
+    except sa.exc.IntegrityError:
+        if not _identity_taken(engine, prepared.identity):
+            raise
+        return _loaded_by_another(engine, settings, prepared, run_id)
+    fault_point("after_commit")
+    return finish_file(engine, settings, file_id, prepared.dropped)
+
+
+def _refused_rows(frame: pd.DataFrame, validated: ValidationOutcome) -> pd.DataFrame:
+    """The refused rows of a file (or chunk): line, reasons and the row as sent, by line."""
+    malformed = frame["_malformed"].astype(bool)
+    reasons = pd.Series({**{label: [rc.MALFORMED_ROW] for label in frame.index[malformed]},
+                         **validated.rejected}, dtype=object)
+    return pd.DataFrame(
+        {"line_number": frame.loc[reasons.index, "_line"], "reasons": reasons, "raw": frame.loc[reasons.index, "_raw"]}
+    ).sort_values("line_number")
+
+
+def _tally(outcome: FileOutcome, frame: pd.DataFrame, rejected: pd.DataFrame, validated: ValidationOutcome,
+           add: bool = False) -> None:
+    """Count a file's (or, with ``add``, one more chunk's) rows into its outcome."""
+    refused = Counter(r for row in rejected["reasons"] for r in row)
+    warned = Counter(validated.warnings_by_reason)
+    if add:
+        refused.update(outcome.rejected_by_reason)
+        warned.update(outcome.warnings_by_reason)
+    outcome.rows_read = len(frame) + (outcome.rows_read if add else 0)
+    outcome.rows_rejected = len(rejected) + (outcome.rows_rejected if add else 0)
+    outcome.rows_loaded = outcome.rows_read - outcome.rows_rejected
+    outcome.rejected_by_reason = dict(refused)
+    outcome.warnings_by_reason = dict(warned)
+    outcome.status = rc.STATUS_LOADED_WITH_REJECTIONS if outcome.rows_rejected else rc.STATUS_LOADED
+
+
+def _load_rows(connection: Connection, settings: Settings, prepared: PreparedFile, file_id: int,
+               frame: pd.DataFrame, validated: ValidationOutcome, rejected: pd.DataFrame) -> None:
+    """Upsert a file's (or chunk's) accepted rows and keep its refused rows, on the file's transaction."""
+    source = prepared.source
+    records = records_frame(validated.accepted, source, prepared.dropped.province_code, file_id,
+                            prepared.sighting.seen_seq, frame["_extra"], settings.pseudonym_key_bytes())
+    # In key order: concurrent runs upserting the same keys lock them in one order, never deadlock.
+    upsert_records(connection, source, records.sort_values(list(TABLES[source.name].key), kind="stable"))
+    insert_rejected(connection, file_id, rejected)
+
+
+def _loaded_by_another(engine: Engine, settings: Settings, prepared: PreparedFile, run_id: str) -> FileOutcome:
+    """Record as a duplicate a file whose bytes another run, or an earlier copy in this run, loaded first."""
+    outcome = _reset_as_duplicate(prepared.outcome)
+    return _record_without_rows(engine, settings, prepared.dropped, outcome, _manifest(
+        settings, prepared.dropped, prepared.sighting, outcome, run_id), identity=None, claim=prepared.claim)
 
 
 def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sighting: Sighting,
@@ -287,6 +388,8 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
     prepared = prepare_file(engine, settings, dropped, sighting, run_id, dry_run=dry_run, claim=claim)
     if isinstance(prepared, FileOutcome):
         return prepared
+    if prepared.chunks is not None:
+        return load_streamed(engine, settings, prepared, run_id, dry_run=dry_run)
     [validated] = validate_prepared([prepared])
     return load_prepared(engine, settings, prepared, validated, run_id, dry_run=dry_run)
 
@@ -512,7 +615,7 @@ def ingest(engine: Engine, settings: Settings, run_id: str | None = None,
     """Read, normalise, validate and load every ready file, one transaction per file.
 
     Files are read and normalised one by one and validated in batches of up to
-    ``settings.batch_rows`` rows per source (one run of the suite per batch),
+    ``settings.batch_rows`` rows held in all (one run of the suite per source and batch),
     then each is loaded in its own transaction. Files claimed by another live run
     are left to it; they are looked at again after the others, for at most the
     claim timeout, and left for the next run after that.
@@ -561,8 +664,7 @@ class _Batches:
                 held.append(dropped)
                 continue
             self._prepare(dropped, sightings[dropped.relative_path], claim)
-        for source in list(self.waiting):
-            self._flush(source)
+        self._flush()
         return held
 
     def _prepare(self, dropped: DroppedFile, sighting: Sighting, claim: Claim) -> None:
@@ -578,26 +680,40 @@ class _Batches:
                 self.claims.release(claim)
         if isinstance(prepared, FileOutcome):
             self._done(prepared, time.monotonic() - began)
+        elif prepared is not None and prepared.chunks is not None:  # too big to batch: on its own, now
+            try:
+                self._flush()  # the files seen before it commit before it
+                outcome = self._guarded(dropped, lambda: load_streamed(
+                    self.engine, self.settings, prepared, self.report.run_id))
+            finally:
+                self.claims.release(claim)
+            if outcome is not None:
+                self._done(outcome, time.monotonic() - began)
         elif prepared is not None:
-            waiting = self.waiting.setdefault(prepared.source.name, [])
-            waiting.append(prepared)
+            self.waiting.setdefault(prepared.source.name, []).append(prepared)
             self.spent[prepared.dropped.relative_path] = time.monotonic() - began
-            if sum(p.rows for p in waiting) >= self.settings.batch_rows:
-                self._flush(prepared.source.name)
+            # One budget for the rows held, whatever their source: it bounds the run's memory.
+            if sum(p.rows for waiting in self.waiting.values() for p in waiting) >= self.settings.batch_rows:
+                self._flush()
 
-    def _flush(self, source: str) -> None:
-        """Validate a source's waiting files together, then load each in its own transaction."""
-        batch = self.waiting.pop(source, [])
+    def _flush(self) -> None:
+        """Validate each source's waiting files together, then load every file in the order it was first seen,
+        each in its own transaction (so files commit in the order a run of one file at a time would)."""
+        batch = sorted((prepared for waiting in self.waiting.values() for prepared in waiting),
+                       key=lambda prepared: prepared.sighting.seen_seq)
+        sources = list(self.waiting.items())
+        self.waiting = {}
         try:
             began = time.monotonic()
-            validated = validate_prepared(batch)
+            validated = {id(prepared): outcome for _source, waiting in sources
+                         for prepared, outcome in zip(waiting, validate_prepared(waiting), strict=True)}
             share = (time.monotonic() - began) / max(len(batch), 1)
             while batch:
                 prepared = batch.pop(0)
                 began = time.monotonic()
                 try:
-                    outcome = self._guarded(prepared.dropped, lambda p=prepared, v=validated.pop(0): load_prepared(
-                        self.engine, self.settings, p, v, self.report.run_id))
+                    outcome = self._guarded(prepared.dropped, lambda p=prepared: load_prepared(
+                        self.engine, self.settings, p, validated[id(p)], self.report.run_id))
                 finally:
                     self.claims.release(prepared.claim)
                 if outcome is not None:

@@ -49,12 +49,12 @@ import math
 import re
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 
 import numpy as np
@@ -116,11 +116,19 @@ class ReadResult:
     encoding: str | None = None
     delimiter: str | None = None
     detail: str = ""
+    header_line: int = 0
+    # A text file of more than ``chunk_rows`` data rows is not tabulated whole: each call
+    # parses it again and yields frames of at most ``chunk_rows`` rows (index labels run on
+    # across frames); a parse error on the way raises UnreadableFile.
+    streamed: bool = False
+    chunks: Callable[[], Iterator[pd.DataFrame]] | None = None
 
 
-def read_file(path: Path, source: Source) -> ReadResult:
+def read_file(path: Path, source: Source, chunk_rows: int | None = None) -> ReadResult:
     """Read one file of ``source`` into text columns named canonically (see module docs).
 
+    A CSV/TSV file of more than ``chunk_rows`` data rows comes back streamed (see
+    ReadResult.chunks): its rows are never all in memory at once.
     Raises OSError only when the file itself can't be opened.
     """
     suffix = path.suffix.lower()
@@ -137,7 +145,7 @@ def read_file(path: Path, source: Source) -> ReadResult:
             except UnreadableFile as exc:
                 return ReadResult(reasons.UNREADABLE, encoding="xlsx", detail=str(exc))
             return _read_xlsx(data, source)
-        return _read_text(data, source)
+        return _read_text(data, source, chunk_rows)
 
 
 @contextmanager
@@ -267,7 +275,7 @@ def _first_content_line(text: str) -> str | None:
     return text[start : end.start() if end else len(text)]
 
 
-def _read_text(data: bytes, source: Source) -> ReadResult:
+def _read_text(data: bytes, source: Source, chunk_rows: int | None = None) -> ReadResult:
     """Read a .csv/.tsv file: decode, sniff the delimiter, parse with the csv module."""
     try:
         text, encoding = decode_text(data)
@@ -280,12 +288,21 @@ def _read_text(data: bytes, source: Source) -> ReadResult:
     # Without quotes, backslashes or in-cell tabs no cell needs JSON escaping (controls are refused).
     plain = '"' not in text and "\\" not in text and (delimiter == "\t" or "\t" not in text)
     del text  # parse from the bytes again rather than hold a second copy of the text
-    stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
-    records = _CsvRecords(stream, delimiter)
+
+    def records() -> _CsvRecords:
+        return _CsvRecords(io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline=""), delimiter)
+
+    def checked(parsed: _CsvRecords) -> None:
+        if parsed.open_end is not None:
+            _check_last_record(data, encoding, delimiter, parsed.open_end)
+
+    parsed = records()
     try:
-        result = _tabulate(records, source, plain)
-        if records.open_end is not None:
-            _check_last_record(data, encoding, delimiter, records.open_end)
+        result = _tabulate(parsed, source, plain, chunk_rows)
+        if result.streamed:
+            result.chunks = lambda: _stream(records, checked, source, plain, chunk_rows)
+        else:
+            checked(parsed)
     except (csv.Error, UnreadableFile) as exc:
         return ReadResult(reasons.UNREADABLE, encoding=encoding, delimiter=delimiter, detail=str(exc))
     result.encoding = encoding
@@ -594,12 +611,8 @@ def _extra_keys(header: list[str], source: Source) -> tuple[list[tuple[int, str]
     return named, unnamed
 
 
-def _tabulate(records: Iterable[tuple[int, list[str]]], source: Source, plain: bool = False) -> ReadResult:
-    """Find the header, check it, and gather the data rows into text columns.
-
-    ``plain`` says that no cell can need JSON escaping, so raw rows are joined directly.
-    """
-    rows_iter = iter(records)
+def _header(rows_iter: Iterator[tuple[int, list[str]]], source: Source) -> ReadResult | tuple[list[str], int]:
+    """The header and its line, or the result when the file ends there or its header is refused."""
     header: list[str] | None = None
     header_line = 0
     for line, cells in rows_iter:
@@ -619,17 +632,69 @@ def _tabulate(records: Iterable[tuple[int, list[str]]], source: Source, plain: b
         if data_rows:
             return ReadResult(problem[0], header=header, detail=problem[1])
         return ReadResult(None, empty=True, header=header, detail="header and no data rows")
+    return header, header_line
 
+
+def _data_records(rows_iter: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+    return (record for record in rows_iter if (joined := "".join(record[1])) and not joined.isspace())
+
+
+def _tabulate(records: Iterable[tuple[int, list[str]]], source: Source, plain: bool = False,
+              chunk_rows: int | None = None) -> ReadResult:
+    """Find the header, check it, and gather the data rows into text columns.
+
+    ``plain`` says that no cell can need JSON escaping, so raw rows are joined directly.
+    With more than ``chunk_rows`` data rows, stops there and says the file is to be streamed
+    (the caller sets ``chunks``).
+    """
+    rows_iter = iter(records)
+    found = _header(rows_iter, source)
+    if isinstance(found, ReadResult):
+        return found
+    header, header_line = found
+    data = _data_records(rows_iter)
     # Comprehensions rather than one loop with appends: this is the hot path.
-    kept = [record for record in rows_iter if (joined := "".join(record[1])) and not joined.isspace()]
+    kept = list(data) if chunk_rows is None else list(islice(data, chunk_rows + 1))
     if not kept:
         return ReadResult(None, empty=True, header=header, detail="header and no data rows")
+    if chunk_rows is not None and len(kept) > chunk_rows:
+        return ReadResult(None, header=header, header_line=header_line, streamed=True,
+                          detail=f"more than {chunk_rows:,} data rows, header on line {header_line}")
     if len(kept) * len(header) > MAX_CELLS:
         return ReadResult(
             reasons.UNREADABLE,
             header=header,
             detail=f"{len(kept):,} data rows of {len(header):,} columns: more than {MAX_CELLS:,} cells",
         )
+    frame = _rows_frame(kept, header, source, plain, first_label=0)
+    bad = int(frame["_malformed"].sum())
+    detail = f"{len(frame)} data rows, header on line {header_line}" + (f", {bad} malformed" if bad else "")
+    return ReadResult(None, frame=frame, header=header, header_line=header_line, detail=detail)
+
+
+def _stream(records: Callable[[], _CsvRecords], checked: Callable[[_CsvRecords], None], source: Source,
+            plain: bool, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The data rows of a text file again, ``chunk_rows`` at a time (see ReadResult.chunks)."""
+    parsed = records()
+    rows_iter = iter(parsed)
+    found = _header(rows_iter, source)
+    if isinstance(found, ReadResult):  # the first pass found a header: the bytes changed under us
+        raise UnreadableFile("the file changed while it was being read")
+    header, _line = found
+    data = _data_records(rows_iter)
+    first_label = 0
+    while kept := list(islice(data, chunk_rows)):
+        if (first_label + len(kept)) * len(header) > MAX_CELLS:
+            raise UnreadableFile(f"more than {first_label + len(kept) - 1:,} data rows of {len(header):,} columns:"
+                                 f" more than {MAX_CELLS:,} cells")
+        yield _rows_frame(kept, header, source, plain, first_label)
+        first_label += len(kept)
+    checked(parsed)
+
+
+def _rows_frame(kept: list[tuple[int, list[str]]], header: list[str], source: Source, plain: bool,
+                first_label: int) -> pd.DataFrame:
+    """Data records as text columns named canonically, with _line, _raw, _extra and _malformed."""
     lines = np.array([record[0] for record in kept], dtype=np.int64)
     if plain:
         raws = ['["' + '","'.join(record[1]) + '"]' for record in kept]
@@ -665,10 +730,7 @@ def _tabulate(records: Iterable[tuple[int, list[str]]], source: Source, plain: b
     columns["_raw"] = pd.array(raws, dtype="string")
     columns["_extra"] = pd.array(extras, dtype="string")
     columns["_malformed"] = malformed
-    frame = pd.DataFrame(columns, copy=False)
-    bad = int(malformed.sum())
-    detail = f"{len(frame)} data rows, header on line {header_line}" + (f", {bad} malformed" if bad else "")
-    return ReadResult(None, frame=frame, header=header, detail=detail)
+    return pd.DataFrame(columns, index=pd.RangeIndex(first_label, first_label + len(lines)), copy=False)
 
 
 def _raw_json(cells: list[str]) -> str:

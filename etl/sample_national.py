@@ -258,14 +258,16 @@ def _count(summary: DropSummary, source: str, kind: str) -> None:
 def write_national_drop(root: Path, applicants: int = NATIONAL_DEFAULTS["applicants"],
                         loans: int = NATIONAL_DEFAULTS["loans"], training: int = NATIONAL_DEFAULTS["training"],
                         seed: int = 1404, tag: str = "1403", bad_share: float = BAD_SHARE,
-                        rows_per_file: int = ROWS_PER_FILE, first_id: int = 0) -> DropSummary:
+                        rows_per_file: int = ROWS_PER_FILE, first_id: int = 0,
+                        provinces: int | None = None) -> DropSummary:
     """Write a national drop under ``root`` (``<IR-xx>/<source>/*.csv|xlsx``); returns what was written.
 
     ``first_id`` offsets the record IDs, so that a later drop (a daily increment)
-    brings new keys rather than new versions of old ones.
+    brings new keys rather than new versions of old ones. ``provinces`` limits the
+    drop to the first provinces (one province and a large ``rows_per_file``: one big file).
     """
     rng = np.random.default_rng(seed)
-    codes = [province.code for province in load_provinces()]
+    codes = [province.code for province in load_provinces()][:provinces]
     people = _people(rng, max(int(applicants * 0.93), loans, 1), len(codes))
     frames = {
         "applicants": _applicants(rng, people, applicants, codes),

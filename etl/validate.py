@@ -107,39 +107,113 @@ def run_suite(source_name: str, frame: pd.DataFrame) -> list[tuple[dict, list]]:
     return outcomes
 
 
+@dataclass(frozen=True)
+class Duplicates:
+    """The duplicate-key rule decided over a whole file, for a file validated in chunks.
+
+    ``conflicting``: labels of rows whose key has rows with other values (all refused);
+    ``superseded``: labels of identical rows followed by another copy (counted once, the last).
+    """
+
+    conflicting: frozenset
+    superseded: frozenset
+
+    @classmethod
+    def decide(cls, prints: pd.DataFrame) -> Duplicates:
+        """From the fingerprints of every row of a file that passed the row rules (see fingerprints)."""
+        repeated = prints.loc[prints.duplicated(["key_a", "key_b"], keep=False)]
+        distinct = repeated.drop_duplicates().groupby(["key_a", "key_b"]).size()
+        clash = distinct[distinct > 1].index
+        keys = pd.MultiIndex.from_frame(repeated[["key_a", "key_b"]])
+        conflicting = repeated.index[keys.isin(clash)]
+        rest = repeated.drop(index=conflicting)
+        superseded = rest.index[rest.duplicated(["key_a", "key_b"], keep="last")]
+        return cls(conflicting=frozenset(conflicting), superseded=frozenset(superseded))
+
+
 def validate(frame: pd.DataFrame, source: Source) -> ValidationOutcome:
     """Apply the suite and the duplicate-key rule to one file's normalised rows."""
     return validate_many([frame], source)[0]
 
 
-def validate_many(frames: list[pd.DataFrame], source: Source) -> list[ValidationOutcome]:
+def validate_many(frames: list[pd.DataFrame], source: Source,
+                  duplicates: Duplicates | None = None) -> list[ValidationOutcome]:
     """Validate several files' rows of one source with one run of the suite; one outcome per file.
 
     The suite's fixed cost (GX plans every expectation anew on each run) is paid
     once for the batch; its row-wise rules judge each row alone, and the
-    duplicate-key rule is applied within each file, as for a file validated alone.
+    duplicate-key rule is applied within each file, as for a file validated alone
+    (or as decided for the whole file with ``duplicates``, when a file comes in chunks).
     """
+    outcomes = []
+    for frame, failing in zip(frames, _suite_failures(frames, source), strict=True):
+        if frame.empty:
+            outcomes.append(ValidationOutcome(accepted=frame, rejected={}))
+            continue
+        reasons, passed, warnings = _row_rules(frame, failing)
+        if duplicates is None:
+            accepted, conflicting = _resolve_duplicate_keys(passed, source)
+        else:
+            conflicting = [label for label in passed.index if label in duplicates.conflicting]
+            accepted = passed.drop(index=[label for label in passed.index
+                                          if label in duplicates.conflicting or label in duplicates.superseded])
+        for label in conflicting:
+            reasons[label] = [CONFLICTING_DUPLICATE]
+            for labels in warnings.values():
+                labels.discard(label)
+        outcomes.append(ValidationOutcome(
+            accepted=accepted,
+            rejected=reasons,
+            warnings_by_reason=Counter({reason: len(labels) for reason, labels in warnings.items() if labels}),
+        ))
+    return outcomes
+
+
+def fingerprints(frames: list[pd.DataFrame], source: Source) -> pd.DataFrame:
+    """Key and value fingerprints (128-bit key, 64-bit values) of the rows that pass the row rules.
+
+    The first pass over a file read in chunks: enough to decide the duplicate-key rule
+    for the whole file (Duplicates.decide) without keeping its rows.
+    """
+    keys = key_columns(source)
+    values = list(dict.fromkeys(keys + canonical_columns(source)))
+    found = []
+    for frame, failing in zip(frames, _suite_failures(frames, source), strict=True):
+        if frame.empty:
+            continue
+        _reasons, passed, _warnings = _row_rules(frame, failing)
+        as_text = passed[values].astype("string").fillna("\x00")
+        found.append(pd.DataFrame({
+            "key_a": pd.util.hash_pandas_object(as_text[keys], index=False).to_numpy(),
+            "key_b": pd.util.hash_pandas_object(as_text[keys], index=False, hash_key="mashaghel-keys-b").to_numpy(),
+            "value": pd.util.hash_pandas_object(as_text, index=False).to_numpy(),
+        }, index=passed.index))
+    return pd.concat(found) if found else pd.DataFrame(columns=["key_a", "key_b", "value"])
+
+
+def _suite_failures(frames: list[pd.DataFrame], source: Source) -> list[list[tuple[dict, pd.Index]]]:
+    """One run of the suite over all the frames; per frame, (meta, failing index labels) per failed expectation."""
     present = [position for position, frame in enumerate(frames) if not frame.empty]
-    failing_by_file: list[list[tuple[dict, np.ndarray]]] = [[] for _ in frames]
-    if present:
-        combined = pd.concat([frames[p] for p in present], ignore_index=True, copy=False)
-        owner = np.repeat(np.arange(len(present)), [len(frames[p]) for p in present])
-        start = np.concatenate([[0], np.cumsum([len(frames[p]) for p in present])])
-        for meta, failing in run_suite(source.name, combined):
-            if not failing:
-                continue
-            failing = np.sort(np.asarray(failing, dtype=np.int64))
-            for slot in np.unique(owner[failing]):
-                mine = failing[owner[failing] == slot] - start[slot]
-                position = present[slot]
-                failing_by_file[position].append((meta, frames[position].index[mine]))
-    return [_apply(frame, source, failing) for frame, failing in zip(frames, failing_by_file, strict=True)]
+    failing_by_file: list[list[tuple[dict, pd.Index]]] = [[] for _ in frames]
+    if not present:
+        return failing_by_file
+    combined = pd.concat([frames[p] for p in present], ignore_index=True, copy=False)
+    owner = np.repeat(np.arange(len(present)), [len(frames[p]) for p in present])
+    start = np.concatenate([[0], np.cumsum([len(frames[p]) for p in present])])
+    for meta, failing in run_suite(source.name, combined):
+        if not failing:
+            continue
+        failing = np.sort(np.asarray(failing, dtype=np.int64))
+        for slot in np.unique(owner[failing]):
+            mine = failing[owner[failing] == slot] - start[slot]
+            position = present[slot]
+            failing_by_file[position].append((meta, frames[position].index[mine]))
+    return failing_by_file
 
 
-def _apply(frame: pd.DataFrame, source: Source, failing_expectations: list[tuple[dict, pd.Index]]) -> ValidationOutcome:
-    """One file's outcome from the index labels each expectation failed on."""
-    if frame.empty:
-        return ValidationOutcome(accepted=frame, rejected={})
+def _row_rules(frame: pd.DataFrame, failing_expectations: list[tuple[dict, pd.Index]]
+               ) -> tuple[dict[object, list[str]], pd.DataFrame, dict[str, set]]:
+    """(reasons of refused rows, rows that passed with warning columns emptied, warned labels by reason)."""
     reasons: dict[object, list[str]] = {}
     blanks: list[tuple[str, list[str], pd.Index]] = []
     for meta, failing in failing_expectations:
@@ -158,17 +232,7 @@ def _apply(frame: pd.DataFrame, source: Source, failing_expectations: list[tuple
         if len(labels):
             passed.loc[labels, columns] = pd.NA
             warnings.setdefault(reason, set()).update(labels)
-
-    accepted, conflicting = _resolve_duplicate_keys(passed, source)
-    for label in conflicting:
-        reasons[label] = [CONFLICTING_DUPLICATE]
-        for labels in warnings.values():
-            labels.discard(label)
-    return ValidationOutcome(
-        accepted=accepted,
-        rejected=reasons,
-        warnings_by_reason=Counter({reason: len(labels) for reason, labels in warnings.items() if labels}),
-    )
+    return reasons, passed, warnings
 
 
 def key_columns(source: Source) -> list[str]:

@@ -142,6 +142,23 @@ def bench_warehouse(kind: str, drop: Path, daily: Path, work: Path) -> dict:
     }
 
 
+def bench_big_file(kind: str, big: Path, work: Path) -> dict:
+    """One file too big to hold (read, validated and loaded in chunks), alone into a fresh warehouse."""
+    work.mkdir(parents=True)
+    warehouse, dispose = _fresh_warehouse(kind, work)
+    try:
+        ingest = work / "ingest"
+        shutil.copytree(big, ingest)
+        size = sum(path.stat().st_size for path in ingest.rglob("*") if path.is_file())
+        loaded = _pipeline(ingest, work, warehouse)
+    finally:
+        dispose()
+    return {"warehouse": kind, "rows": loaded["rows_read"], "rows_loaded": loaded["rows_loaded"],
+            "file_mb": round(size / 2**20, 1), "seconds": round(loaded["seconds"], 1),
+            "rows_per_second": round(loaded["rows_read"] / loaded["seconds"]),
+            "stage_seconds": loaded["stages"], "peak_rss_mb": loaded["peak_rss_mb"]}
+
+
 def _print_table(result: dict) -> None:
     print(f"\n== {result['warehouse']}: {result['rows']:,} rows in {result['files']} files, "
           f"{result['seconds']} s end to end = {result['rows_per_second']:,} rows/s; "
@@ -162,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loans", type=int, default=300_000)
     parser.add_argument("--training", type=int, default=600_000)
     parser.add_argument("--daily", type=int, default=1_000, help="rows per province and source in the increment")
+    parser.add_argument("--big-file", type=int, default=2_000_000,
+                        help="rows of one applicants file loaded alone, on the first warehouse (0: none)")
     parser.add_argument("--warehouses", default="postgresql,sqlite")
     parser.add_argument("--seed", type=int, default=1404)
     args = parser.parse_args(argv)
@@ -181,6 +200,15 @@ def main(argv: list[str] | None = None) -> int:
             result = bench_warehouse(kind, root / "drop", root / "daily", root / kind)
             _print_table(result)
             print(json.dumps({"bench": "national", **result}, ensure_ascii=False), flush=True)
+        if args.big_file:
+            write_national_drop(root / "big", args.big_file, 0, 0, seed=args.seed + 2, tag="big",
+                                rows_per_file=args.big_file, provinces=1)
+            kind = args.warehouses.split(",")[0]
+            result = bench_big_file(kind, root / "big", root / f"big-{kind}")
+            print(f"\n== one file of {result['rows']:,} rows ({result['file_mb']} MB) on {kind}: "
+                  f"{result['seconds']} s = {result['rows_per_second']:,} rows/s; "
+                  f"peak memory {result['peak_rss_mb']} MB")
+            print(json.dumps({"bench": "big_file", **result}, ensure_ascii=False), flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -51,10 +51,12 @@ VOLATILE = {
     "ingest_sighting": {"first_seen_at"},
     "pseudonym_key": {"since"},
     "match_run": {"run_at", "seconds"},
+    # A run stopped after its resolve leaves the next one no person to recompute.
+    "publish_run": {"run_id", "published_at", "persons_recomputed", "last_file_id"},
 }
-VOLATILE_EVERYWHERE = {"match_run_id"}  # ids of entries in a log of runs
+VOLATILE_EVERYWHERE = {"match_run_id", "publish_run_id"}  # ids of entries in a log of runs
 # Logs with an entry per run (an interrupted run may have added one): only the latest entry is compared.
-RUN_LOGS = {"match_run": "match_run_id"}
+RUN_LOGS = {"match_run": "match_run_id", "publish_run": "publish_run_id"}
 RECORD_TABLES = ("registration", "loan", "training_enrollment", "rejected_row", "rejected_row_reason")
 PER_FILE_POINTS = ("after_read", "before_commit", "after_commit", "after_receipt", "after_archive")
 

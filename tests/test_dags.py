@@ -106,10 +106,10 @@ def test_a_failing_file_fails_only_its_own_task(dagbag, airflow_db, tmp_path, mo
     (folder / "crashes.csv").write_text(header + "L2,بانک ملت,0790419904,individual,5000,approved\n", "utf-8")
     real_read = etl.pipeline.read_file
 
-    def read_or_crash(path, source):
+    def read_or_crash(path, source, **options):
         if path.name == "crashes.csv":
             raise OSError("simulated disk error")
-        return real_read(path, source)
+        return real_read(path, source, **options)
 
     monkeypatch.setattr(etl.pipeline, "read_file", read_or_crash)
     started = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -108,10 +109,16 @@ def query(url: str, sql: str) -> list[dict]:
         engine.dispose()
 
 
-def test_two_batches_and_a_rerun_give_exactly_the_true_answers(settings):
+@pytest.mark.parametrize("batch_rows", [200_000, 7], ids=["whole-files", "files-read-in-chunks-of-7"])
+def test_two_batches_and_a_rerun_give_exactly_the_true_answers(settings, batch_rows):
+    """Also with every file of more than 7 rows read, validated and loaded 7 rows at a time (as a file too
+    big to hold is): the duplicate-key rule still judges whole files, and every figure is the same."""
+    settings = dataclasses.replace(settings, batch_rows=batch_rows)
     plan = build_plan()
     written = plan.write_batch(settings.ingest_root, 1)
     report = run(settings)
+    if batch_rows < 10:
+        assert sum("read in" in outcome.detail for outcome in report.outcomes) > 20
     truth = plan.truth(after_batch=1)
     assert_matches_truth(settings, truth)
     assert_suspects_match_truth(settings, truth, report.matching)
@@ -282,10 +289,10 @@ def test_a_file_that_fails_unexpectedly_stays_for_the_next_run_and_the_others_lo
     (folder / "b.csv").write_text(header + "L2,بانک ملت,0790419904,individual,7000,approved\n", "utf-8")
     real_read = etl.pipeline.read_file
 
-    def read_or_fail(path, source):
+    def read_or_fail(path, source, **options):
         if path.name == "a.csv":
             raise OSError("simulated read error")
-        return real_read(path, source)
+        return real_read(path, source, **options)
 
     monkeypatch.setattr(etl.pipeline, "read_file", read_or_fail)
     code = main(["run", "--ingest-root", str(settings.ingest_root), "--archive-root", str(settings.archive_root),

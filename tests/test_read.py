@@ -575,3 +575,32 @@ def test_zip_that_is_not_a_workbook_is_unreadable(tmp_path: Path, applicants: So
 def test_csv_named_xlsx_is_unreadable(tmp_path: Path, applicants: Source) -> None:
     result = read_file(write(tmp_path, "a.xlsx", f"{HEADER}\n{ROW}\n"), applicants)
     assert result.reason == reasons.UNREADABLE
+
+
+# --- files too big to hold -------------------------------------------------------------------------
+
+
+def _rows(count: int) -> str:
+    return "".join(f"A{n},00123456{n % 100:02d},علی,رضایی,1402/01/05\n" for n in range(count))
+
+
+def test_a_file_over_chunk_rows_is_streamed_in_chunks_equal_to_the_whole(tmp_path: Path, applicants: Source) -> None:
+    path = write(tmp_path, "a.csv", f"\n{HEADER}\n{_rows(4)}\n{_rows(4)[:-1]};\n")
+    whole = loaded(read_file(path, applicants))
+    result = read_file(path, applicants, chunk_rows=3)
+    assert result.streamed and result.frame is None and result.reason is None and result.header_line == 2
+    first, second = result.chunks(), result.chunks()  # each call reads the file again, from the start
+    chunks = list(first)
+    assert [len(chunk) for chunk in chunks] == [3, 3, 2]
+    pd.testing.assert_frame_equal(pd.concat(chunks), whole)  # labels, lines, raw rows and all
+    assert [len(chunk) for chunk in second] == [3, 3, 2]
+    assert not read_file(path, applicants, chunk_rows=8).streamed  # not more than chunk_rows: whole
+
+
+def test_a_broken_quote_beyond_the_first_chunk_surfaces_while_streaming(tmp_path: Path, applicants: Source) -> None:
+    path = write(tmp_path, "a.csv", f'{HEADER}\n{_rows(5)}A9,"0012345679,سارا,احمدی,1402/01/06\n{_rows(2)}')
+    assert read_file(path, applicants).reason == reasons.UNREADABLE
+    result = read_file(path, applicants, chunk_rows=2)
+    assert result.streamed
+    with pytest.raises(UnreadableFile, match="line 7"):
+        list(result.chunks())

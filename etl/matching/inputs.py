@@ -5,6 +5,7 @@ Table names are unqualified: PostgreSQL finds them through the warehouse's searc
 
 from __future__ import annotations
 
+import io
 import json
 
 import pandas as pd
@@ -77,6 +78,16 @@ REFUSED_FIELDS = ("national_id", "first_name", "last_name", "father_name", "birt
 
 
 def _frame(connection: Connection, sql: str, **params: object) -> pd.DataFrame:
+    """The query's rows; on PostgreSQL (no parameters) through COPY, as text: dates come as ISO text."""
+    if connection.dialect.name == "postgresql" and not params:
+        buffer = io.BytesIO()
+        with connection.connection.driver_connection.cursor().copy(
+                f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER, NULL '\\N')") as copy:
+            for block in copy:
+                buffer.write(block)
+        buffer.seek(0)
+        frame = pd.read_csv(buffer, dtype=str, na_values=["\\N"], keep_default_na=False, encoding="utf-8")
+        return frame.astype(object).where(frame.notna(), None)
     result = connection.execute(sa.text(sql), params)
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
