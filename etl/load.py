@@ -127,8 +127,8 @@ def _upsert_sql(spec: TableSpec, values: str) -> str:
 def upsert_records(connection: Connection, source: Source, records: pd.DataFrame) -> None:
     """Insert new keys and replace older versions of known ones; mark their persons pending.
 
-    The national IDs of the incoming rows, and those of the rows they replace, go
-    to ``person_pending``, so that the resolve stage recomputes only those persons.
+    The national IDs of the incoming rows, and the other IDs of the rows they replace,
+    are appended to ``person_pending``, so that the resolve stage recomputes only those persons.
     """
     if records.empty:
         return
@@ -144,18 +144,18 @@ def upsert_records(connection: Connection, source: Source, records: pd.DataFrame
         # The rows replaced, looked up by key one by one (LIMIT keeps the lookup from being turned into a
         # join that reads the whole table): the cost follows the file, not the warehouse.
         connection.exec_driver_sql(
-            f"INSERT INTO person_pending (national_id) SELECT national_id FROM {staging}"
-            f" UNION SELECT replaced.national_id FROM {staging} AS s CROSS JOIN LATERAL"
+            f"INSERT INTO person_pending (national_id) SELECT DISTINCT national_id FROM {staging}"
+            f" UNION ALL SELECT replaced.national_id FROM {staging} AS s CROSS JOIN LATERAL"
             f" (SELECT t.national_id FROM {spec.table} AS t WHERE {same_key} LIMIT 1) AS replaced"
-            " ON CONFLICT DO NOTHING"
+            " WHERE replaced.national_id <> s.national_id"
         )
         connection.exec_driver_sql(_upsert_sql(spec, f"SELECT {', '.join(spec.columns)} FROM {staging}"))
     else:
         same_key = " AND ".join(f"{column} = ?" for column in spec.key)
         connection.exec_driver_sql(
-            f"INSERT INTO person_pending (national_id) SELECT national_id FROM {spec.table} WHERE {same_key}"
-            " ON CONFLICT DO NOTHING", _tuples(records[list(spec.key)]))
-        connection.exec_driver_sql("INSERT INTO person_pending (national_id) VALUES (?) ON CONFLICT DO NOTHING",
+            f"INSERT INTO person_pending (national_id) SELECT national_id FROM {spec.table}"
+            f" WHERE {same_key} AND national_id <> ?", _tuples(records[[*spec.key, "national_id"]]))
+        connection.exec_driver_sql("INSERT INTO person_pending (national_id) VALUES (?)",
                                    [(national_id,) for national_id in records["national_id"].unique()])
         placeholders = ", ".join("?" for _ in spec.columns)
         connection.exec_driver_sql(_upsert_sql(spec, f"VALUES ({placeholders})"), _tuples(records))

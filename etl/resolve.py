@@ -58,11 +58,11 @@ def resolve_people(engine: Engine, pseudonym_key: bytes, everyone: bool = False)
         fill_missing(connection, pseudonym_key)
         if everyone:
             connection.exec_driver_sql(
-                "INSERT INTO person_pending (national_id) SELECT national_id FROM ("
-                "SELECT national_id FROM person UNION SELECT national_id FROM registration"
-                " UNION SELECT national_id FROM loan UNION SELECT national_id FROM training_enrollment"
-                ") AS every_id WHERE true ON CONFLICT DO NOTHING")
-        recomputed = int(connection.execute(sa.text("SELECT COUNT(*) FROM person_pending")).scalar_one())
+                "INSERT INTO person_pending (national_id)"
+                " SELECT national_id FROM person UNION SELECT national_id FROM registration"
+                " UNION SELECT national_id FROM loan UNION SELECT national_id FROM training_enrollment")
+        recomputed = int(connection.execute(sa.text(
+            "SELECT COUNT(DISTINCT national_id) FROM person_pending")).scalar_one())
         if recomputed:
             connection.exec_driver_sql(
                 "DELETE FROM person WHERE national_id IN (SELECT national_id FROM person_pending)")

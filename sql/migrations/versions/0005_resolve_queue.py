@@ -29,9 +29,10 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "person_pending",
-        sa.Column("national_id", sa.String(10), primary_key=True,
-                  comment="a national ID whose person row is recomputed by the next resolve"),
-        comment="national IDs with records added or changed since the last resolve (bookkeeping)",
+        sa.Column("national_id", sa.String(10), nullable=False,
+                  comment="a national ID whose person row is recomputed by the next resolve (may repeat)"),
+        comment="national IDs with records added or changed since the last resolve (bookkeeping; a log"
+                " without a key, so that loads append to it cheaply and never conflict)",
     )
     op.create_table(
         "publish_run",
