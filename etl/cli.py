@@ -156,10 +156,11 @@ def _run(args: argparse.Namespace) -> int:
     )
     report = run(settings, progress=None if args.quiet else _print_progress)
     if args.timings:
-        from etl.timing import totals
+        from etl.timing import peaks, totals
 
-        args.timings.write_text(json.dumps({"stages": totals(), "rows_read": report.rows_read,
-                                            "rows_loaded": report.rows_loaded, "files": len(report.outcomes)}))
+        args.timings.write_text(json.dumps({"stages": totals(), "peak_rss_mb_after": peaks(),
+                                            "rows_read": report.rows_read, "rows_loaded": report.rows_loaded,
+                                            "files": len(report.outcomes)}))
     rate = report.rows_read / report.seconds if report.seconds else 0.0
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.statuses().items())) or "no files"
     print(f"{report.files_found} files ({statuses}); {report.rows_read:,} rows read, {report.rows_loaded:,} "

@@ -269,11 +269,8 @@ def write_national_drop(root: Path, applicants: int = NATIONAL_DEFAULTS["applica
     rng = np.random.default_rng(seed)
     codes = [province.code for province in load_provinces()][:provinces]
     people = _people(rng, max(int(applicants * 0.93), loans, 1), len(codes))
-    frames = {
-        "applicants": _applicants(rng, people, applicants, codes),
-        "loans": _loans(rng, people, loans, codes),
-        "training": _training(rng, people, training, codes),
-    }
+    makers = {"applicants": (_applicants, applicants), "loans": (_loans, loans), "training": (_training, training)}
+    frames = {source: make(rng, people, count, codes) for source, (make, count) in makers.items() if count}
     summary = DropSummary()
     counter = [0]
     for source, frame in frames.items():

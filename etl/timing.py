@@ -2,10 +2,14 @@
 
 ``with stage("read"):`` adds the block's wall time to the stage; ``totals()``
 returns the sums. Costs two clock reads per block, so it stays on always.
+``peaks()`` gives the process's peak resident memory as it stood after each
+stage last ran: the stage where it jumps is the one that needed the memory.
 """
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -13,6 +17,7 @@ from contextlib import contextmanager
 
 STAGES = ("read", "normalise", "validate", "load", "resolve", "match", "publish")
 _seconds: defaultdict[str, float] = defaultdict(float)
+_peak_mb: dict[str, float] = {}
 
 
 @contextmanager
@@ -23,6 +28,18 @@ def stage(name: str) -> Iterator[None]:
         yield
     finally:
         _seconds[name] += time.perf_counter() - started
+        _peak_mb[name] = peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)
+
+
+def peaks() -> dict[str, float]:
+    """Peak resident memory (MiB) of the process after each stage last ran, in pipeline order."""
+    return {name: _peak_mb[name] for name in (*STAGES, *_peak_mb) if name in _peak_mb}
 
 
 def totals() -> dict[str, float]:
@@ -34,3 +51,4 @@ def totals() -> dict[str, float]:
 def reset() -> None:
     """Start counting from zero."""
     _seconds.clear()
+    _peak_mb.clear()

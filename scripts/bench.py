@@ -50,22 +50,25 @@ def _pipeline(ingest: Path, work: Path, warehouse: str) -> dict:
         sys.exit(f"the pipeline failed ({finished.returncode}):\n{finished.stderr[-3000:]}")
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     timings = json.loads((work / "timings.json").read_text())
-    return {"seconds": seconds, "stages": timings["stages"], "rows_read": timings["rows_read"],
+    return {"seconds": seconds, "stages": timings["stages"], "peaks": timings["peak_rss_mb_after"],
+            "rows_read": timings["rows_read"],
             "rows_loaded": timings["rows_loaded"], "files": timings["files"],
             "peak_rss_mb": round(max(peak_kib, before) / 1024, 1), "summary": finished.stderr.strip()[-300:]}
 
 
-def _raw_copy_rate(warehouse: str) -> tuple[int, float]:
-    """Rows and seconds to COPY every loaded record into empty tables of the same shape."""
+def _raw_copy_rate(warehouse: str, indexed: bool = False) -> tuple[int, float]:
+    """Rows and seconds to COPY every loaded record into empty tables of the same columns
+    (``indexed``: also the same indexes and constraints; PostgreSQL only)."""
     from etl.warehouse import create_warehouse_engine
 
     engine = create_warehouse_engine(warehouse)
     rows, seconds = 0, 0.0
+    including = "ALL" if indexed else "DEFAULTS"
     with engine.begin() as connection:
         for table in TABLES:
             probe = f"copy_probe_{table}"
             if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {probe} (LIKE {table} INCLUDING DEFAULTS)")
+                connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {probe} (LIKE {table} INCLUDING {including})")
                 cursor = connection.connection.driver_connection.cursor()
                 buffer = io.BytesIO()
                 with cursor.copy(f"COPY {table} TO STDOUT WITH (FORMAT csv)") as copy:
@@ -115,6 +118,7 @@ def bench_warehouse(kind: str, drop: Path, daily: Path, work: Path) -> dict:
         shutil.copytree(drop, ingest)
         national = _pipeline(ingest, work, warehouse)
         copy_rows, copy_seconds = _raw_copy_rate(warehouse)
+        indexed_rows, indexed_seconds = _raw_copy_rate(warehouse, indexed=True) if kind == "postgresql" else (0, 0)
         shutil.copytree(daily, ingest, dirs_exist_ok=True)
         increment = _pipeline(ingest, work, warehouse)
         rerun = _pipeline(ingest, work, warehouse)
@@ -133,11 +137,14 @@ def bench_warehouse(kind: str, drop: Path, daily: Path, work: Path) -> dict:
         "stage_seconds": stages,
         "stage_rows_per_second": {name: round(rows / value) if value else None for name, value in stages.items()},
         "peak_rss_mb": national["peak_rss_mb"],
+        "peak_rss_mb_after_stage": national["peaks"],
         "load_rows_per_second": round(load_rate),
         "raw_copy_rows_per_second": round(copy_rate),
         "load_to_copy_ratio": round(load_rate / copy_rate, 2) if copy_rate else None,
+        "raw_copy_indexed_rows_per_second": round(indexed_rows / indexed_seconds) if indexed_seconds else None,
         "daily_increment_rows": increment["rows_read"],
         "daily_increment_seconds": round(increment["seconds"], 2),
+        "daily_increment_stage_seconds": increment["stages"],
         "rerun_nothing_new_seconds": round(rerun["seconds"], 2),
     }
 
@@ -156,21 +163,27 @@ def bench_big_file(kind: str, big: Path, work: Path) -> dict:
     return {"warehouse": kind, "rows": loaded["rows_read"], "rows_loaded": loaded["rows_loaded"],
             "file_mb": round(size / 2**20, 1), "seconds": round(loaded["seconds"], 1),
             "rows_per_second": round(loaded["rows_read"] / loaded["seconds"]),
-            "stage_seconds": loaded["stages"], "peak_rss_mb": loaded["peak_rss_mb"]}
+            "stage_seconds": loaded["stages"], "peak_rss_mb": loaded["peak_rss_mb"],
+            "peak_rss_mb_after_stage": loaded["peaks"]}
 
 
 def _print_table(result: dict) -> None:
     print(f"\n== {result['warehouse']}: {result['rows']:,} rows in {result['files']} files, "
           f"{result['seconds']} s end to end = {result['rows_per_second']:,} rows/s; "
           f"peak memory {result['peak_rss_mb']} MB")
-    print(f"{'stage':<12}{'seconds':>10}{'rows/s':>14}")
+    print(f"{'stage':<12}{'seconds':>10}{'rows/s':>14}{'peak MB after':>16}")
     for name, seconds in result["stage_seconds"].items():
         rate = result["stage_rows_per_second"][name]
-        print(f"{name:<12}{seconds:>10.2f}{(f'{rate:,}' if rate else '-'):>14}")
+        peak = result["peak_rss_mb_after_stage"].get(name, "-")
+        print(f"{name:<12}{seconds:>10.2f}{(f'{rate:,}' if rate else '-'):>14}{peak:>16}")
     print(f"load {result['load_rows_per_second']:,} rows/s vs raw copy {result['raw_copy_rows_per_second']:,} "
-          f"rows/s: ratio {result['load_to_copy_ratio']}")
+          f"rows/s: ratio {result['load_to_copy_ratio']}"
+          + (f" (raw copy into a table with the same indexes: {result['raw_copy_indexed_rows_per_second']:,} rows/s)"
+             if result["raw_copy_indexed_rows_per_second"] else ""))
     print(f"daily increment: {result['daily_increment_rows']:,} rows in {result['daily_increment_seconds']} s; "
           f"rerun with nothing new: {result['rerun_nothing_new_seconds']} s")
+    stages = ", ".join(f"{name} {seconds:.2f}" for name, seconds in result["daily_increment_stage_seconds"].items())
+    print(f"daily increment stages (s): {stages}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             result = bench_big_file(kind, root / "big", root / f"big-{kind}")
             print(f"\n== one file of {result['rows']:,} rows ({result['file_mb']} MB) on {kind}: "
                   f"{result['seconds']} s = {result['rows_per_second']:,} rows/s; "
-                  f"peak memory {result['peak_rss_mb']} MB")
+                  f"peak memory {result['peak_rss_mb']} MB; after each stage {result['peak_rss_mb_after_stage']}")
             print(json.dumps({"bench": "big_file", **result}, ensure_ascii=False), flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
