@@ -139,6 +139,7 @@ def upsert_records(connection: Connection, source: Source, records: pd.DataFrame
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {spec.table} INCLUDING DEFAULTS)"
             " ON COMMIT DELETE ROWS"
         )
+        connection.exec_driver_sql(f"TRUNCATE {staging}")  # a file loaded in chunks comes here once per chunk
         _copy_frame(connection, staging, records)
         same_key = " AND ".join(f"t.{column} = s.{column}" for column in spec.key)
         # The rows replaced, looked up by key one by one (LIMIT keeps the lookup from being turned into a

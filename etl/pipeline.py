@@ -396,11 +396,12 @@ def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
 
 @contextmanager
 def _file_transaction(engine: Engine, claim: Claim | None) -> Iterator[Connection]:
-    """A file's transaction; with a claim, it first checks that the claim is still this run's."""
+    """A file's transaction; with a claim, it checks last, just before the commit, that the claim is still
+    this run's (checked first, it would lock the claim's row, and so its heartbeat, for the whole transaction)."""
     with engine.begin() as connection:
+        yield connection
         if claim is not None:
             confirm(connection, claim)
-        yield connection
 
 
 def _identity_taken(engine: Engine, identity: str) -> bool:

@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {drop.total_rows:,} rows in {sum(drop.files.values())} files "
               f"({drop.formats}) and an increment of {daily.total_rows:,} rows "
               f"in {time.perf_counter() - started:.0f} s; cpus {os.cpu_count()}", flush=True)
-        for kind in args.warehouses.split(","):
+        for kind in args.warehouses.split(",") if drop.total_rows else ():
             result = bench_warehouse(kind, root / "drop", root / "daily", root / kind)
             _print_table(result)
             print(json.dumps({"bench": "national", **result}, ensure_ascii=False), flush=True)

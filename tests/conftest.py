@@ -109,3 +109,15 @@ def analyst_url(url: str) -> str:
         )
     admin.dispose()
     return sa.make_url(url).set(username=ANALYST_LOGIN, password=None).render_as_string(hide_password=False)
+
+
+@pytest.fixture(autouse=True)
+def _pseudonym_key_left_as_found() -> Iterator[None]:
+    """A test that sets MASHAGHEL_PSEUDONYM_KEY (the reliability kit's settings do) leaves the environment
+    as it found it: a key left behind would meet a warehouse of a later test made with another key."""
+    before = os.environ.get("MASHAGHEL_PSEUDONYM_KEY")
+    yield
+    if before is None:
+        os.environ.pop("MASHAGHEL_PSEUDONYM_KEY", None)
+    else:
+        os.environ["MASHAGHEL_PSEUDONYM_KEY"] = before

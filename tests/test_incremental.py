@@ -6,23 +6,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from etl.config import Settings
 from etl.pipeline import run
 from etl.timing import reset, totals
 from etl.warehouse import create_warehouse_engine
-from tests.reliability_kit import PSEUDONYM_KEY, Roots, sample_plan
+from tests.reliability_kit import Roots, sample_plan
 from tests.test_pipeline import assert_matches_truth, query
 
 HEADER = "application_id,national_id,first_name,last_name,registered_at"
-
-
-@pytest.fixture(autouse=True)
-def _key_for_these_tests_only(monkeypatch):
-    """Roots.settings() puts the kit's key in the environment; undo it after each test."""
-    monkeypatch.setenv("MASHAGHEL_PSEUDONYM_KEY", PSEUDONYM_KEY)
 
 
 def publishes(settings: Settings) -> list[dict]:
