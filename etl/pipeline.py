@@ -76,8 +76,12 @@ class RunReport:
     failures: dict[str, str] = field(default_factory=dict)
     held_elsewhere: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    matching: dict = field(default_factory=dict)  # the matching stage's figures (etl/suspects.py)
-    published: Published | None = None
+    published: Published | None = None  # what resolve, match and publish did (None: not run)
+
+    @property
+    def matching(self) -> dict:
+        """The matching stage's figures (etl/suspects.py); empty when it did not run."""
+        return self.published.matching if self.published else {}
 
     @property
     def rows_read(self) -> int:
@@ -224,11 +228,16 @@ def prepare_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
                                     claim=claim)
 
     frame = result.frame
-    malformed = frame["_malformed"].astype(bool)
-    with stage("normalise"):
-        normalised = normalise(frame.loc[~malformed], source, dropped.province_code, outcome.received_on)
     return PreparedFile(dropped=dropped, sighting=sighting, source=source, outcome=outcome, manifest=manifest,
-                        identity=identity, frame=frame, normalised=normalised, claim=claim)
+                        identity=identity, frame=frame, normalised=_normalised(frame, source, dropped, outcome),
+                        claim=claim)
+
+
+def _normalised(frame: pd.DataFrame, source: Source, dropped: DroppedFile, outcome: FileOutcome) -> pd.DataFrame:
+    """The well-formed rows of a file (or chunk), normalised."""
+    with stage("normalise"):
+        return normalise(frame.loc[~frame["_malformed"].astype(bool)], source, dropped.province_code,
+                         outcome.received_on)
 
 
 def validate_prepared(batch: list[PreparedFile]) -> list[ValidationOutcome]:
@@ -256,10 +265,8 @@ def load_prepared(engine: Engine, settings: Settings, prepared: PreparedFile, va
             file_id = insert_manifest(connection, prepared.manifest)
             _load_rows(connection, settings, prepared, file_id, frame, validated, rejected)
             fault_point("before_commit")
-    except sa.exc.IntegrityError:
-        if not _identity_taken(engine, prepared.identity):
-            raise
-        return _loaded_by_another(engine, settings, prepared, run_id)
+    except sa.exc.IntegrityError as error:
+        return _loaded_by_another(engine, settings, prepared, run_id, error)
     fault_point("after_commit")
     return finish_file(engine, settings, file_id, prepared.dropped)
 
@@ -277,25 +284,22 @@ def load_streamed(engine: Engine, settings: Settings, prepared: PreparedFile, ru
 
     def normalised_chunks() -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
         for frame in prepared.chunks():
-            malformed = frame["_malformed"].astype(bool)
-            with stage("normalise"):
-                normalised = normalise(frame.loc[~malformed], source, prepared.dropped.province_code,
-                                       outcome.received_on)
-            yield frame, normalised
+            yield frame, _normalised(frame, source, prepared.dropped, outcome)
 
     def each_chunk(connection: Connection | None, file_id: int | None, duplicates: Duplicates) -> None:
         outcome.rows_read = outcome.rows_rejected = outcome.rows_loaded = 0
         outcome.rejected_by_reason, outcome.warnings_by_reason = {}, {}
-        chunks = malformed = 0
+        chunks = 0
         for frame, normalised in normalised_chunks():
             with stage("validate"):
                 [validated] = validate_many([normalised], source, duplicates)
             rejected = _refused_rows(frame, validated)
             _tally(outcome, frame, rejected, validated, add=True)
-            chunks, malformed = chunks + 1, malformed + int(frame["_malformed"].sum())
+            chunks += 1
             if connection is not None:
                 with stage("load"):
                     _load_rows(connection, settings, prepared, file_id, frame, validated, rejected)
+        malformed = outcome.rejected_by_reason.get(rc.MALFORMED_ROW, 0)
         outcome.detail = (f"{outcome.rows_read} data rows, header on line {prepared.header_line},"
                           f" read in {chunks} chunks of at most {settings.batch_rows:,} rows"
                           + (f", {malformed} malformed" if malformed else ""))
@@ -326,10 +330,8 @@ def load_streamed(engine: Engine, settings: Settings, prepared: PreparedFile, ru
         outcome.rejected_by_reason, outcome.warnings_by_reason = {}, {}
         return _record_without_rows(engine, settings, prepared.dropped, outcome, prepared.manifest,
                                     identity=prepared.identity, dry_run=dry_run, claim=prepared.claim)
-    except sa.exc.IntegrityError:
-        if not _identity_taken(engine, prepared.identity):
-            raise
-        return _loaded_by_another(engine, settings, prepared, run_id)
+    except sa.exc.IntegrityError as error:
+        return _loaded_by_another(engine, settings, prepared, run_id, error)
     fault_point("after_commit")
     return finish_file(engine, settings, file_id, prepared.dropped)
 
@@ -371,8 +373,12 @@ def _load_rows(connection: Connection, settings: Settings, prepared: PreparedFil
     insert_rejected(connection, file_id, rejected)
 
 
-def _loaded_by_another(engine: Engine, settings: Settings, prepared: PreparedFile, run_id: str) -> FileOutcome:
-    """Record as a duplicate a file whose bytes another run, or an earlier copy in this run, loaded first."""
+def _loaded_by_another(engine: Engine, settings: Settings, prepared: PreparedFile, run_id: str,
+                       error: sa.exc.IntegrityError) -> FileOutcome:
+    """After ``error`` broke a file's transaction: when another run, or an earlier copy in this run, loaded
+    the same bytes first, record the file as a duplicate; else raise the error again."""
+    if not _identity_taken(engine, prepared.identity):
+        raise error
     outcome = _reset_as_duplicate(prepared.outcome)
     return _record_without_rows(engine, settings, prepared.dropped, outcome, _manifest(
         settings, prepared.dropped, prepared.sighting, outcome, run_id), identity=None, claim=prepared.claim)
@@ -769,15 +775,14 @@ def _last_publish(engine: Engine) -> sa.Row | None:
             "SELECT files, last_file_id, rules FROM publish_run ORDER BY publish_run_id DESC LIMIT 1")).first()
 
 
-def nothing_new(engine: Engine, outbox_root: Path, rules: str) -> bool:
-    """True when the last publish saw every file recorded since, under the same rules, no person is
-    pending, its matches were published and its exports are still in the outbox: publishing again
-    would change nothing."""
+def nothing_new(engine: Engine, outbox_root: Path, rules: str, last: sa.Row | None) -> bool:
+    """True when the last publish (``last``) saw every file recorded since, under the same rules, no
+    person is pending, its matches were published and its exports are still in the outbox: publishing
+    again would change nothing."""
     from etl.publish import REPORTING_VIEWS, export_path
 
     if not all(export_path(outbox_root, view).is_file() for view in REPORTING_VIEWS):
         return False
-    last = _last_publish(engine)
     with engine.connect() as connection:
         pending = connection.execute(sa.text("SELECT 1 FROM person_pending LIMIT 1")).first()
         matches = connection.execute(sa.text(
@@ -799,10 +804,10 @@ def resolve_match_publish(engine: Engine, settings: Settings, run_id: str, only_
     rules = rules_fingerprint(settings.match_threshold, settings.match_max_cluster)
     with Claims(engine, run_id, settings.claim_timeout) as claims:
         claims.wait_for(PUBLISH)  # so the last run to publish sees every file loaded before it
-        if only_if_new and nothing_new(engine, settings.outbox_root, rules):
+        last = _last_publish(engine)
+        if only_if_new and nothing_new(engine, settings.outbox_root, rules, last):
             log.info("nothing new since the last publish: people, matches and reports are as they were")
             return Published(skipped=True)
-        last = _last_publish(engine)
         with engine.connect() as connection:
             files, last_file_id = _warehouse_mark(connection)  # before resolving: later files publish again
         with stage("resolve"):
@@ -827,7 +832,6 @@ def run(settings: Settings, progress: ProgressCallback | None = None) -> RunRepo
     try:
         report = ingest(engine, settings, progress=progress)
         report.published = resolve_match_publish(engine, settings, report.run_id, only_if_new=True)
-        report.matching = report.published.matching
         return report
     except sa.exc.DBAPIError as error:
         if not _warehouse_gone(error):
