@@ -107,12 +107,23 @@ def _tuples(frame: pd.DataFrame) -> list[tuple]:
 
 
 def _copy_frame(connection: Connection, table: str, frame: pd.DataFrame) -> None:
-    """COPY a frame into a table on PostgreSQL (CSV: an unquoted empty field is NULL)."""
+    """COPY a frame into a table on PostgreSQL (CSV; a missing value is NULL, an empty text stays empty)."""
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False, na_rep="")
+    frame.to_csv(buffer, index=False, header=False, na_rep="\\N")
     cursor = connection.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
+    with cursor.copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
         copy.write(buffer.getvalue())
+
+
+def insert_frame(connection: Connection, table: str, frame: pd.DataFrame) -> None:
+    """Append a frame's rows to ``table`` (its columns by name): COPY on PostgreSQL, executemany on SQLite."""
+    if frame.empty:
+        return
+    if connection.dialect.name == "postgresql":
+        _copy_frame(connection, table, frame)
+        return
+    marks = ", ".join("?" for _ in frame.columns)
+    connection.exec_driver_sql(f"INSERT INTO {table} ({', '.join(frame.columns)}) VALUES ({marks})", _tuples(frame))
 
 
 def _upsert_sql(spec: TableSpec, values: str) -> str:
@@ -178,16 +189,8 @@ def insert_rejected(connection: Connection, file_id: int, rejected: pd.DataFrame
         }
     )
     reasons = rows[["file_id", "line_number"]].assign(reason=rejected["reasons"]).explode("reason")
-    if connection.dialect.name == "postgresql":
-        _copy_frame(connection, "rejected_row", rows)
-        _copy_frame(connection, "rejected_row_reason", reasons)
-    else:
-        connection.exec_driver_sql(
-            "INSERT INTO rejected_row (file_id, line_number, reasons, raw) VALUES (?, ?, ?, ?)", _tuples(rows)
-        )
-        connection.exec_driver_sql(
-            "INSERT INTO rejected_row_reason (file_id, line_number, reason) VALUES (?, ?, ?)", _tuples(reasons)
-        )
+    insert_frame(connection, "rejected_row", rows)
+    insert_frame(connection, "rejected_row_reason", reasons)
 
 
 def rejected_rows_of_file(connection: Connection, file_id: int) -> list[tuple[int, list[str], list[str]]]:

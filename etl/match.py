@@ -33,6 +33,7 @@ from scipy.sparse.csgraph import connected_components
 
 from etl.matching import model as models
 from etl.matching import prepare
+from etl.matching.incremental import Scored
 from etl.matching.inputs import read_match_inputs
 
 DEFAULT_THRESHOLD = 0.5  # more likely than not one person
@@ -288,7 +289,9 @@ def find_suspected_duplicates(
     model_path: Path | str = DEFAULT_MODEL,
     threads: int | None = None,
 ) -> MatchResult:
-    """Pairs of national IDs that are likely one person, and the likely person of refused rows.
+    """Pairs of national IDs that are likely one person, and the likely person of refused rows:
+    everyone scored at once, in memory (the warehouse's matching stage scores only what changed,
+    with the same model: etl/matching/incremental.py).
 
     Args:
         persons: identity rows: ``national_id``, ``first_name``, ``last_name`` and, when known,
@@ -320,13 +323,12 @@ def find_suspected_duplicates(
         try:
             prepare.load_table(con, "persons", keys, persons=True)
             if n >= 2:
-                prior = 2 * model["pairs_per_person"] / (n - 1)
-                settings = models.with_prior(model["persons_model"], prior)
+                settings = models.with_prior(model["persons_model"], models.person_prior(model, n))
                 scored, comparisons = models.predict(models.linker(con, settings, "persons"), con, threshold)
                 pairs = _id_pairs(scored)
             if len(refused_keys):
                 prepare.load_table(con, "refused", refused_keys, persons=False)
-                settings = models.with_prior(model["refused_model"], model["links_per_refused_row"] / n)
+                settings = models.with_prior(model["refused_model"], models.refused_prior(model, n))
                 scored, refused_comparisons = models.predict(
                     models.linker(con, settings, "refused", "persons"), con, threshold
                 )
@@ -347,6 +349,36 @@ def find_suspected_duplicates(
         model=f"{Path(model_path).name}",
         seconds=time.perf_counter() - started,
         counts={"identity_rows": n, "national_ids": len(clusters), "refused_rows": len(refused_keys)},
+    )
+    if result.largest_cluster > max_cluster:
+        raise ClusterTooLarge(result)
+    return result
+
+
+def merge_changes(
+    scored: Scored, kept: pd.DataFrame, *, threshold: float, max_cluster: int, model_path: Path | str,
+    started: float,
+) -> MatchResult:
+    """The pairs after an incremental match: the ``kept`` pairs of two untouched national IDs and the
+    pairs just scored, clustered anew; the links of the refused rows linked again.
+
+    Raises:
+        ClusterTooLarge: as :func:`find_suspected_duplicates`.
+    """
+    fresh = _id_pairs(scored.pairs) if len(scored.pairs) else pd.DataFrame(columns=PAIR_COLUMNS)
+    pairs = pd.concat([frame for frame in (kept, fresh) if len(frame)] or [fresh], ignore_index=True)
+    ids = pd.concat([pairs["national_id_l"], pairs["national_id_r"]], ignore_index=True)
+    clusters = _clusters(ids, pairs)
+    pairs["cluster_id"] = pairs["national_id_l"].map(clusters.set_index("national_id")["cluster_id"])
+    links = (_links(scored.links, scored.refused, scored.refused) if len(scored.links)
+             else pd.DataFrame(columns=LINK_COLUMNS))
+    largest = int(clusters["cluster_size"].max()) if len(clusters) else int(scored.identity_rows > 0)
+    result = MatchResult(
+        pairs=pairs, refused_links=links[LINK_COLUMNS], clusters=clusters, comparisons=scored.comparisons,
+        refused_comparisons=scored.refused_comparisons, largest_cluster=largest, threshold=threshold,
+        max_cluster=max_cluster, model=Path(model_path).name, seconds=time.perf_counter() - started,
+        counts={"identity_rows": scored.identity_rows, "national_ids": scored.changed_ids,
+                "refused_rows": len(scored.refused)},
     )
     if result.largest_cluster > max_cluster:
         raise ClusterTooLarge(result)

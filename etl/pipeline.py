@@ -777,18 +777,17 @@ def _last_publish(engine: Engine) -> sa.Row | None:
 
 def nothing_new(engine: Engine, outbox_root: Path, rules: str, last: sa.Row | None) -> bool:
     """True when the last publish (``last``) saw every file recorded since, under the same rules, no
-    person is pending, its matches were published and its exports are still in the outbox: publishing
-    again would change nothing."""
+    person and no match is pending (a match refused for a giant cluster leaves its IDs pending) and its
+    exports are still in the outbox: publishing again would change nothing."""
     from etl.publish import REPORTING_VIEWS, export_path
 
     if not all(export_path(outbox_root, view).is_file() for view in REPORTING_VIEWS):
         return False
     with engine.connect() as connection:
-        pending = connection.execute(sa.text("SELECT 1 FROM person_pending LIMIT 1")).first()
-        matches = connection.execute(sa.text(
-            "SELECT published FROM match_run ORDER BY match_run_id DESC LIMIT 1")).scalar()
+        pending = (connection.execute(sa.text("SELECT 1 FROM person_pending LIMIT 1")).first()
+                   or connection.execute(sa.text("SELECT 1 FROM match_pending LIMIT 1")).first())
         return (last is not None and (last.files, last.last_file_id) == _warehouse_mark(connection)
-                and last.rules == rules and pending is None and bool(matches))
+                and last.rules == rules and pending is None)
 
 
 def resolve_match_publish(engine: Engine, settings: Settings, run_id: str, only_if_new: bool = False) -> Published:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from etl.claims import lock_table
 from etl.faults import fault_point
@@ -51,6 +51,7 @@ def resolve_people(engine: Engine, pseudonym_key: bytes, everyone: bool = False)
     Loads wait for it (the pending table is locked), so no national ID is marked
     pending while its person is being recomputed and then forgotten. Records
     loaded before pseudonyms existed get theirs first, so every person has one.
+    The recomputed IDs are handed to the matching stage (``match_pending``).
     """
     statement = PERSON_SQL.read_text(encoding="utf-8")
     with engine.begin() as connection:
@@ -61,13 +62,35 @@ def resolve_people(engine: Engine, pseudonym_key: bytes, everyone: bool = False)
                 "INSERT INTO person_pending (national_id)"
                 " SELECT national_id FROM person UNION SELECT national_id FROM registration"
                 " UNION SELECT national_id FROM loan UNION SELECT national_id FROM training_enrollment")
-        recomputed = int(connection.execute(sa.text(
-            "SELECT COUNT(DISTINCT national_id) FROM person_pending")).scalar_one())
+        recomputed = _resolving(connection)
         if recomputed:
             connection.exec_driver_sql(
-                "DELETE FROM person WHERE national_id IN (SELECT national_id FROM person_pending)")
+                "DELETE FROM person WHERE national_id IN (SELECT national_id FROM person_resolving)")
             fault_point("during_resolve")
             connection.exec_driver_sql(statement)
+            connection.exec_driver_sql(
+                "INSERT INTO match_pending (national_id) SELECT national_id FROM person_resolving")
             connection.exec_driver_sql("DELETE FROM person_pending")
+        if connection.dialect.name != "postgresql":
+            connection.exec_driver_sql("DROP TABLE temp.person_resolving")
         persons = int(connection.execute(sa.text("SELECT COUNT(*) FROM person")).scalar_one())
     return Resolved(persons=persons, recomputed=recomputed)
+
+
+def _resolving(connection: Connection) -> int:
+    """Copy the pending IDs, each once, into the temporary table ``person_resolving``; returns how many.
+
+    The log repeats an ID for every file that touched it: filtering person.sql by a table with a key
+    and statistics (ANALYZE on PostgreSQL) lets the planner join rather than scan the log per record.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "CREATE TEMPORARY TABLE person_resolving (national_id VARCHAR(10) PRIMARY KEY) ON COMMIT DROP")
+    else:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS temp.person_resolving")
+        connection.exec_driver_sql("CREATE TEMPORARY TABLE person_resolving (national_id VARCHAR(10) PRIMARY KEY)")
+    connection.exec_driver_sql(
+        "INSERT INTO person_resolving (national_id) SELECT DISTINCT national_id FROM person_pending")
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("ANALYZE person_resolving")
+    return int(connection.execute(sa.text("SELECT COUNT(*) FROM person_resolving")).scalar_one())

@@ -51,6 +51,7 @@ VOLATILE = {
     "ingest_sighting": {"first_seen_at"},
     "pseudonym_key": {"since"},
     "match_run": {"run_at", "seconds"},
+    "match_refused": {"unique_id"},  # file_id:line_number, and file ids differ between runs
     # A run stopped after its resolve leaves the next one no person to recompute.
     "publish_run": {"run_id", "published_at", "persons_recomputed", "last_file_id"},
 }

@@ -22,8 +22,8 @@ from etl.warehouse import REPO_ROOT, SQL_DIR, create_warehouse_engine, current_r
 from tests.reliability_kit import Roots, sample_plan
 from tests.test_pipeline import assert_matches_truth
 
-# Filled by the head migration itself, by design: every national ID waits for its person row.
-FILLED_BY_UPGRADE = {"person_pending"}
+# Filled by the head migration itself, by design: every national ID waits for its matches.
+FILLED_BY_UPGRADE = {"match_pending"}
 
 
 def previous_revision() -> str:

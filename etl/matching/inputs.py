@@ -19,6 +19,7 @@ from etl.persian import normalise_text
 # One row per national ID and distinct identity (names and birth date) on its registrations, the
 # earliest registration's province, county and mobile; for a person with no registration, the
 # name on their earliest loan, else training (contract section 4 order), without other details.
+# {only}: nothing, or a condition on national_id that limits the rows to some persons.
 IDENTITY_ROWS_SQL = """
 WITH registered AS (
     SELECT
@@ -29,13 +30,16 @@ WITH registered AS (
                      application_key
         ) AS position
     FROM registration
+    {only}
 ),
 named AS (
     SELECT national_id, first_name, last_name, province_code, 2 AS source_rank, loan_date AS record_date
     FROM loan
+    {only}
     UNION ALL
     SELECT national_id, first_name, last_name, province_code, 3 AS source_rank, start_date AS record_date
     FROM training_enrollment
+    {only}
 ),
 unregistered AS (
     SELECT
@@ -71,6 +75,7 @@ AND NOT EXISTS (
     SELECT 1 FROM rejected_row_reason x
     WHERE x.file_id = rr.file_id AND x.line_number = rr.line_number AND x.reason <> :reason
 )
+{only}
 ORDER BY rr.file_id, rr.line_number
 """
 
@@ -92,10 +97,14 @@ def _frame(connection: Connection, sql: str, **params: object) -> pd.DataFrame:
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
-def identity_rows(connection: Connection) -> pd.DataFrame:
+def identity_rows(connection: Connection, only: str = "") -> pd.DataFrame:
     """Identity rows for :func:`etl.match.find_suspected_duplicates`: one per national ID and
-    distinct identity, ``record_id`` = national ID and a rank."""
-    frame = _frame(connection, IDENTITY_ROWS_SQL)
+    distinct identity, ``record_id`` = national ID and a rank.
+
+    ``only``: a condition on ``national_id`` (``"national_id IN (SELECT ...)"``) that limits the
+    rows to those persons; a person's rows and ranks are the same either way.
+    """
+    frame = _frame(connection, IDENTITY_ROWS_SQL.format(only=f"WHERE {only}" if only else ""))
     order = ["national_id", "first_name", "last_name", "father_name", "birth_date"]
     frame = frame.sort_values(order, key=lambda c: c.astype("string"), na_position="last", kind="stable")
     frame = frame.reset_index(drop=True)
@@ -103,12 +112,14 @@ def identity_rows(connection: Connection) -> pd.DataFrame:
     return frame
 
 
-def refused_rows(connection: Connection) -> pd.DataFrame:
+def refused_rows(connection: Connection, only: str = "") -> pd.DataFrame:
     """Rows refused only for ``invalid_national_id``, their cells mapped to canonical columns.
 
     Values are as sent, apart from text normalisation of names (the matcher builds its own keys).
+    ``only``: a further condition on ``rr`` (the ``rejected_row``).
     """
-    frame = _frame(connection, REFUSED_ROWS_SQL, reason=reasons.INVALID_NATIONAL_ID)
+    frame = _frame(connection, REFUSED_ROWS_SQL.format(only=f"AND {only}" if only else ""),
+                   reason=reasons.INVALID_NATIONAL_ID)
     records = []
     for row in frame.itertuples(index=False):
         if row.source not in SOURCES:

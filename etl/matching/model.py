@@ -324,6 +324,35 @@ def with_prior(settings: dict[str, Any], probability: float) -> dict[str, Any]:
     return out
 
 
+def person_prior(model: dict, identity_rows: int) -> float:
+    """The prior that two identity rows are one person, for a warehouse of ``identity_rows`` rows."""
+    return 2 * model["pairs_per_person"] / max(identity_rows - 1, 1)
+
+
+def refused_prior(model: dict, identity_rows: int) -> float:
+    """The prior that a refused row belongs to a given identity row."""
+    return model["links_per_refused_row"] / max(identity_rows, 1)
+
+
+def in_pass(settings: dict[str, Any], current: int) -> dict[str, Any]:
+    """A copy of Splink settings that scores only the pairs whose smaller ``match_pass`` is ``current``.
+
+    An incremental match gives each recomputed row the number of the pass it belongs to and every
+    other row a larger one, so that each pair with a recomputed side is scored in exactly one pass.
+    """
+    out = copy.deepcopy(settings)
+    for rule in out["blocking_rules_to_generate_predictions"]:
+        rule["blocking_rule"] = f"({rule['blocking_rule']}) AND least(l.match_pass, r.match_pass) = {int(current)}"
+    return out
+
+
+def use_frequencies(model: Linker, frequencies: dict[str, pd.DataFrame]) -> None:
+    """Make the linker use these term frequencies (column -> frame of the value and ``tf_<column>``)
+    instead of computing them from its input, which is only a part of the warehouse."""
+    for column, frame in frequencies.items():
+        model.table_management.register_term_frequency_lookup(frame, column, overwrite=True)
+
+
 def save_model(model: dict[str, Any], path: Path) -> None:
     """Write the model as indented JSON with sorted keys (stable diffs between retrainings)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -169,6 +169,30 @@ def refused_keys(refused: pd.DataFrame) -> pd.DataFrame:
     return key_frame(refused, ids.to_numpy(dtype=object), ids_as_sent=True)
 
 
+def with_blocking_keys(keys: pd.DataFrame, blocks: dict[str, str]) -> pd.DataFrame:
+    """The key frame with its blocking keys as they are before any cap (DuckDB derives them, as in
+    :func:`load_table`); missing values are None."""
+    con = duckdb.connect()
+    try:
+        con.register("keys_view", keys)
+        casts = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in keys.columns)
+        derived = ", ".join(f"{sql} AS {key}" for key, sql in blocks.items())
+        frame = con.execute(f"WITH keyed AS (SELECT {casts} FROM keys_view) SELECT *, {derived} FROM keyed").df()
+    finally:
+        con.close()
+    return frame.astype(object).where(frame.notna(), None)
+
+
+def load_blocked(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame, columns: list[str]) -> str:
+    """Copy a frame whose blocking keys are already capped into DuckDB table ``name`` (text columns,
+    ``match_pass`` as an integer when present); returns ``name``."""
+    con.register(f"{name}_rows", frame.astype(object).where(frame.notna(), None))
+    select = ", ".join(f"CAST({c} AS {'BIGINT' if c == 'match_pass' else 'VARCHAR'}) AS {c}" for c in columns)
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM {name}_rows ORDER BY unique_id")
+    con.unregister(f"{name}_rows")
+    return name
+
+
 def _capped(blocks: dict[str, str], cap: int) -> str:
     """SELECT list: each blocking key, NULL where more than ``cap`` rows share it."""
     return ", ".join(f"CASE WHEN count(*) OVER (PARTITION BY {key}) <= {cap} THEN {key} END AS {key}" for key in blocks)

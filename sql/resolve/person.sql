@@ -1,5 +1,5 @@
--- Persons and their flags (contract section 4), recomputed for the national IDs in person_pending
--- from all their loaded records (etl/resolve.py deletes their old rows first).
+-- Persons and their flags (contract section 4), recomputed for the national IDs in person_resolving
+-- (the pending IDs, each once) from all their loaded records (etl/resolve.py deletes their old rows first).
 -- A person is a national ID on any registration, training or loan (any status).
 -- Home province: earliest registration (registered_at, then province code); else
 -- earliest loan (approved_at, else disbursed_at, then province code); else
@@ -12,13 +12,13 @@ INSERT INTO person (
 )
 WITH candidates AS (
     SELECT national_id, person_pseudonym, province_code, 1 AS source_rank, registered_at AS record_date FROM registration
-    WHERE national_id IN (SELECT national_id FROM person_pending)
+    WHERE national_id IN (SELECT national_id FROM person_resolving)
     UNION ALL
     SELECT national_id, person_pseudonym, province_code, 2 AS source_rank, loan_date AS record_date FROM loan
-    WHERE national_id IN (SELECT national_id FROM person_pending)
+    WHERE national_id IN (SELECT national_id FROM person_resolving)
     UNION ALL
     SELECT national_id, person_pseudonym, province_code, 3 AS source_rank, start_date AS record_date FROM training_enrollment
-    WHERE national_id IN (SELECT national_id FROM person_pending)
+    WHERE national_id IN (SELECT national_id FROM person_resolving)
 ),
 ranked AS (
     SELECT
@@ -37,19 +37,19 @@ registrations AS (
         COUNT(*) AS registrations,
         MAX(CASE WHEN supporter_id IS NOT NULL AND supporter_id <> '' THEN 1 ELSE 0 END) AS has_supporter
     FROM registration
-    WHERE national_id IN (SELECT national_id FROM person_pending)
+    WHERE national_id IN (SELECT national_id FROM person_resolving)
     GROUP BY national_id
 ),
 live_loans AS (
     SELECT national_id, COUNT(*) AS live_loans
     FROM loan
-    WHERE status IN ('approved', 'disbursed') AND national_id IN (SELECT national_id FROM person_pending)
+    WHERE status IN ('approved', 'disbursed') AND national_id IN (SELECT national_id FROM person_resolving)
     GROUP BY national_id
 ),
 completed_trainings AS (
     SELECT national_id, COUNT(*) AS completed_trainings
     FROM training_enrollment
-    WHERE completed AND national_id IN (SELECT national_id FROM person_pending)
+    WHERE completed AND national_id IN (SELECT national_id FROM person_resolving)
     GROUP BY national_id
 ),
 counted AS (

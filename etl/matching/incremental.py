@@ -1,0 +1,267 @@
+"""An incremental match: keys kept in the warehouse, and only the pairs with a recomputed side scored.
+
+The comparison and blocking keys of every identity row live in ``match_identity`` and those of
+every row refused only for ``invalid_national_id`` in ``match_refused``. A match run:
+
+1. takes the national IDs the resolve recomputed (``match_pending``) and numbers them into passes
+   of at most ``ids_per_pass`` IDs (temporary table ``match_changed``), so that memory is bounded
+   when everyone is recomputed;
+2. recomputes the keys of those IDs' identity rows, pass by pass, and keys the refused rows that
+   have none yet;
+3. for each pass, reads from the warehouse the recomputed rows of the pass and every row sharing a
+   blocking key with one of them (a key shared by more than the cap blocks nobody, as in a full
+   run), and scores in DuckDB the pairs whose smaller pass number is this pass: each pair with a
+   recomputed side once, and no pair of two untouched rows;
+4. links again the refused rows that are new, share a blocking key with a recomputed person or
+   were linked to one, against every person in their blocks.
+
+Scores use the warehouse's whole figures, not the part read: the prior from the number of
+identity rows, and the term frequencies of first and last names over all rows (registered in
+Splink instead of those of its input). A pair with a recomputed side thus gets the score a full
+run would give it now; a pair of two untouched IDs keeps the score of the run that last computed
+it (``match_run_id``), which differs from a fresh computation only by the drift of the prior and
+the name frequencies as the warehouse grows. A change of the model or its settings recomputes
+everyone (etl/resolve.py: ``rules_fingerprint``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy.engine import Connection
+
+from etl.load import insert_frame
+from etl.matching import model as models
+from etl.matching import prepare
+from etl.matching.inputs import _frame, identity_rows, refused_rows
+
+OTHER_PASS = 1_000_000_000  # the pass number of a row that was not recomputed: after every pass
+ID_BLOCKS = {key: sql for key, sql in prepare.REFUSED_BLOCKS.items() if key not in prepare.PERSON_BLOCKS}
+IDENTITY_COLUMNS = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, *ID_BLOCKS]
+REFUSED_COLUMNS = ["file_id", "line_number", "source", *prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS]
+NAME_COLUMNS = ("first_key", "last_key")  # the comparisons with term-frequency adjustments
+# Cap of each refused-row block on the persons' side: the persons model's where it shares the key.
+PERSON_CAPS = {key: prepare.BLOCK_CAP if key in prepare.PERSON_BLOCKS else prepare.REFUSED_BLOCK_CAP
+               for key in prepare.REFUSED_BLOCKS}
+
+
+@dataclass
+class Scored:
+    """What an incremental match scored: identity-row pairs at or above the threshold and refused-row
+    links, with the rows they were scored on."""
+
+    pairs: pd.DataFrame
+    links: pd.DataFrame
+    refused: pd.DataFrame  # the refused rows linked again (their keys and where they come from)
+    changed_ids: int
+    passes: int
+    identity_rows: int
+    comparisons: int = 0
+    refused_comparisons: int = 0
+
+
+def _temporary(connection: Connection, name: str, columns: str) -> None:
+    """A fresh temporary table for this transaction."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{name}")
+        connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({columns}) ON COMMIT DROP")
+    else:
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+        connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({columns})")
+
+
+def _analyse(connection: Connection, table: str) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"ANALYZE {table}")
+
+
+def _count(connection: Connection, sql: str) -> int:
+    return int(connection.exec_driver_sql(sql).scalar_one())
+
+
+def number_changed(connection: Connection, ids_per_pass: int) -> int:
+    """Put the pending national IDs, each once and numbered into passes, in ``match_changed``;
+    returns the number of passes."""
+    _temporary(connection, "match_changed", "national_id VARCHAR(10) PRIMARY KEY, match_pass INTEGER NOT NULL")
+    connection.exec_driver_sql(
+        "INSERT INTO match_changed (national_id, match_pass)"
+        f" SELECT national_id, (ROW_NUMBER() OVER (ORDER BY national_id) - 1) / {int(ids_per_pass)}"
+        " FROM (SELECT DISTINCT national_id FROM match_pending) AS pending")
+    _analyse(connection, "match_changed")
+    return _count(connection, "SELECT COALESCE(MAX(match_pass) + 1, 0) FROM match_changed")
+
+
+def refresh_keys(connection: Connection, passes: int) -> None:
+    """Replace the keys of the recomputed IDs' identity rows (pass by pass) and key the new refused
+    rows (listed in ``match_refused_new``)."""
+    for current in range(passes):
+        chosen = f"national_id IN (SELECT national_id FROM match_changed WHERE match_pass = {current})"
+        connection.exec_driver_sql(f"DELETE FROM match_identity WHERE {chosen}")
+        identity = identity_rows(connection, only=chosen)
+        if len(identity):
+            keys = prepare.with_blocking_keys(prepare.persons_keys(identity),
+                                              {**prepare.PERSON_BLOCKS, **ID_BLOCKS})
+            insert_frame(connection, "match_identity", keys[IDENTITY_COLUMNS])
+    _analyse(connection, "match_identity")
+    refused = refused_rows(connection, only=(
+        "NOT EXISTS (SELECT 1 FROM match_refused m WHERE m.file_id = rr.file_id AND m.line_number = rr.line_number)"))
+    _temporary(connection, "match_refused_new", "unique_id TEXT PRIMARY KEY")
+    if len(refused):
+        keys = prepare.with_blocking_keys(prepare.refused_keys(refused), prepare.REFUSED_BLOCKS)
+        keys = keys.assign(file_id=refused["file_id"].to_numpy(), line_number=refused["line_number"].to_numpy(),
+                           source=refused["source"].to_numpy())
+        insert_frame(connection, "match_refused", keys[REFUSED_COLUMNS])
+        insert_frame(connection, "match_refused_new", keys[["unique_id"]])
+    _analyse(connection, "match_refused")
+
+
+def _frequencies(connection: Connection) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Term frequencies of the names over all identity rows (persons model), and over identity and
+    refused rows together (refused-row model): as Splink computes them over its whole input."""
+    persons, both = {}, {}
+    for column in NAME_COLUMNS:
+        counts = {}
+        for table in ("match_identity", "match_refused"):
+            rows = connection.exec_driver_sql(
+                f"SELECT {column}, COUNT(*) FROM {table} WHERE {column} IS NOT NULL GROUP BY {column}").all()
+            counts[table] = pd.Series({value: n for value, n in rows}, dtype="float64")
+        own = counts["match_identity"]
+        joint = own.add(counts["match_refused"], fill_value=0)
+        persons[column] = pd.DataFrame({column: own.index, f"tf_{column}": (own / max(own.sum(), 1)).to_numpy()})
+        both[column] = pd.DataFrame({column: joint.index, f"tf_{column}": (joint / max(joint.sum(), 1)).to_numpy()})
+    return persons, both
+
+
+def _open(alias: str, key: str, block: str) -> str:
+    """A join to the open keys of ``block``: ``ok_<key>.block_key`` is the key where open, else NULL.
+
+    (A join, not ``IN (SELECT ...)`` in a CASE or an OR: PostgreSQL hashes such a subquery only while it
+    fits in work_mem, and otherwise scans it for every row.)
+    """
+    return (f" LEFT JOIN match_ok AS ok_{key} ON ok_{key}.block = '{block}'"
+            f" AND ok_{key}.block_key = {alias}.{key}")
+
+
+def _open_blocks(connection: Connection, chosen_rows: str, table: str, caps: dict[str, int], prefix: str,
+                 within: str | None = None) -> None:
+    """Add to ``match_ok`` the blocking keys of the chosen rows shared by at most the cap of rows of ``table``
+    (``within``: only keys already open under that prefix)."""
+    for key, cap in caps.items():
+        among = f" AND {key} IN (SELECT block_key FROM match_ok WHERE block = '{within}{key}')" if within else ""
+        connection.exec_driver_sql(
+            f"INSERT INTO match_ok (block, block_key) SELECT '{prefix}{key}', {key} FROM {table}"
+            f" WHERE {key} IN (SELECT {key} FROM ({chosen_rows}) AS chosen){among}"
+            f" GROUP BY {key} HAVING COUNT(*) <= {cap}")
+
+
+def _new_open_keys(connection: Connection) -> None:
+    _temporary(connection, "match_ok",
+               "block VARCHAR(40) NOT NULL, block_key TEXT NOT NULL, PRIMARY KEY (block, block_key)")
+
+
+def _person_pass(connection: Connection, current: int) -> pd.DataFrame:
+    """The rows recomputed in pass ``current`` and every row sharing an open person block with one."""
+    _new_open_keys(connection)
+    chosen = ("SELECT i.* FROM match_identity i JOIN match_changed c ON c.national_id = i.national_id"
+              f" WHERE c.match_pass = {current}")
+    _open_blocks(connection, chosen, "match_identity", dict.fromkeys(prepare.PERSON_BLOCKS, prepare.BLOCK_CAP), "")
+    _analyse(connection, "match_ok")
+    blocks = list(prepare.PERSON_BLOCKS)
+    columns = ", ".join(f"m.{c}" for c in prepare.KEY_COLUMNS)
+    capped = ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
+    joins = "".join(_open("m", key, key) for key in blocks)
+    shares = " OR ".join(f"ok_{key}.block_key IS NOT NULL" for key in blocks)
+    return _frame(connection, (
+        f"SELECT {columns}, {capped}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
+        f" FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id{joins}"
+        f" WHERE c.match_pass = {current} OR {shares}"))
+
+
+def _refused_neighbourhood(connection: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(refused rows to link again, persons sharing an open block with one of them), keys capped."""
+    _temporary(connection, "match_refused_todo", "unique_id TEXT PRIMARY KEY")
+    changed = "SELECT i.* FROM match_identity i JOIN match_changed c ON c.national_id = i.national_id"
+    sharing = "".join(
+        f" UNION SELECT r.unique_id FROM match_refused r WHERE r.{key} IN (SELECT {key} FROM ({changed}) AS changed)"
+        for key in prepare.REFUSED_BLOCKS)
+    connection.exec_driver_sql(
+        "INSERT INTO match_refused_todo (unique_id)"
+        f" SELECT unique_id FROM match_refused_new{sharing}"
+        " UNION SELECT r.unique_id FROM match_refused r JOIN suspected_id_typo t"
+        " ON t.file_id = r.file_id AND t.line_number = r.line_number"
+        " JOIN match_changed c ON c.national_id = t.national_id")
+    _analyse(connection, "match_refused_todo")
+    _new_open_keys(connection)
+    todo = "SELECT r.* FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
+    _open_blocks(connection, todo, "match_refused", dict.fromkeys(prepare.REFUSED_BLOCKS, prepare.REFUSED_BLOCK_CAP),
+                 "refused:")
+    _open_blocks(connection, todo, "match_identity", PERSON_CAPS, "persons:", within="refused:")
+    _analyse(connection, "match_ok")
+    blocks = list(prepare.REFUSED_BLOCKS)
+    refused = _frame(connection, (
+        f"SELECT {', '.join(f'r.{c}' for c in ['file_id', 'line_number', 'source', *prepare.KEY_COLUMNS])}, "
+        + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
+        + " FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
+        + "".join(_open("r", key, "refused:" + key) for key in blocks)
+        + " ORDER BY r.unique_id"))
+    shares = " OR ".join(f"ok_{key}.block_key IS NOT NULL" for key in blocks)
+    persons = _frame(connection, (
+        f"SELECT {', '.join(f'm.{c}' for c in prepare.KEY_COLUMNS)}, "
+        + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
+        + " FROM match_identity m" + "".join(_open("m", key, "persons:" + key) for key in blocks)
+        + f" WHERE {shares}"))
+    return refused, persons
+
+
+def score_changes(connection: Connection, *, model: dict, threshold: float, ids_per_pass: int,
+                  threads: int | None = None) -> Scored:
+    """Refresh the keys of what changed and score every pair and link with a recomputed side.
+
+    Leaves ``match_changed`` and ``match_refused_todo`` (the refused rows linked again) for the
+    caller's transaction.
+    """
+    passes = number_changed(connection, ids_per_pass)
+    refresh_keys(connection, passes)
+    total = _count(connection, "SELECT COUNT(*) FROM match_identity")
+    changed_ids = _count(connection, "SELECT COUNT(*) FROM match_changed")
+    if not changed_ids and not _count(connection, "SELECT COUNT(*) FROM match_refused_new"):
+        return Scored(pairs=pd.DataFrame(), links=pd.DataFrame(), refused=pd.DataFrame(), changed_ids=0, passes=0,
+                      identity_rows=total)
+    person_tf, joint_tf = _frequencies(connection) if total else ({}, {})
+    scored_pairs, comparisons = [], 0
+    if total >= 2:
+        settings = models.with_prior(model["persons_model"], models.person_prior(model, total))
+        for current in range(passes):
+            rows = _person_pass(connection, current)
+            if len(rows) < 2:
+                continue
+            con = models.connection(threads)
+            try:
+                prepare.load_blocked(con, "persons", rows, [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS,
+                                                            "match_pass"])
+                linker = models.linker(con, models.in_pass(settings, current), "persons")
+                models.use_frequencies(linker, person_tf)
+                scored, count = models.predict(linker, con, threshold)
+            finally:
+                con.close()
+            scored_pairs.append(scored)
+            comparisons += count
+    refused, persons = _refused_neighbourhood(connection)
+    links, refused_comparisons = pd.DataFrame(), 0
+    if len(refused) and len(persons):
+        settings = models.with_prior(model["refused_model"], models.refused_prior(model, total))
+        con = models.connection(threads)
+        try:
+            prepare.load_blocked(con, "refused", refused, [*prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS])
+            prepare.load_blocked(con, "persons", persons, [*prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS])
+            linker = models.linker(con, settings, "refused", "persons")
+            models.use_frequencies(linker, joint_tf)
+            links, refused_comparisons = models.predict(linker, con, threshold)
+        finally:
+            con.close()
+    nonempty = [frame for frame in scored_pairs if len(frame)]
+    return Scored(
+        pairs=pd.concat(nonempty, ignore_index=True) if nonempty else pd.DataFrame(),
+        links=links, refused=refused, changed_ids=changed_ids, passes=passes, identity_rows=total,
+        comparisons=comparisons, refused_comparisons=refused_comparisons)
