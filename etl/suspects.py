@@ -1,12 +1,13 @@
 """The matching stage: suspected duplicate identities, stored for the views, after people are resolved.
 
-Reads the identity rows and the rows refused only for ``invalid_national_id``
-(set-based SQL), scores them with the trained model (etl/match.py), and, in one
-transaction, replaces the pairs (``suspected_duplicate_pair``) and the likely
-persons of refused rows (``suspected_id_typo``), sets ``person.suspected_duplicate``
-and records the run's figures in ``match_run``. Then the ``.rejected.csv`` of
-every file with such a row is written again with the likely national ID beside
-the row, for the clerk.
+Scores the pairs with a side the resolve recomputed and links again the refused
+rows near them (etl/matching/incremental.py, with the trained model of
+etl/match.py), then, in the same transaction, replaces those pairs in
+``suspected_duplicate_pair`` (clusters drawn anew over all pairs) and those
+links in ``suspected_id_typo``, sets ``person.suspected_duplicate``, records the
+run's figures in ``match_run`` and ends the pending IDs. Then the
+``.rejected.csv`` of every file whose likely national IDs changed is written
+again with the likely ID beside the row, for the clerk.
 
 When the largest cluster exceeds the configured bound, matching broke (one
 giant cluster is not a thousand people sharing one identity): the run is

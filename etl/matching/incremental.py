@@ -4,14 +4,13 @@ The comparison and blocking keys of every identity row live in ``match_identity`
 every row refused only for ``invalid_national_id`` in ``match_refused``. A match run:
 
 1. takes the national IDs the resolve recomputed (``match_pending``) and numbers them into passes
-   of at most ``ids_per_pass`` IDs (temporary table ``match_changed``), so that memory is bounded
-   when everyone is recomputed;
-2. recomputes the keys of those IDs' identity rows, pass by pass, and keys the refused rows that
-   have none yet;
-3. for each pass, reads from the warehouse the recomputed rows of the pass and every row sharing a
-   blocking key with one of them (a key shared by more than the cap blocks nobody, as in a full
-   run), and scores in DuckDB the pairs whose smaller pass number is this pass: each pair with a
-   recomputed side once, and no pair of two untouched rows;
+   of at most ``ids_per_pass`` IDs (temporary table ``match_changed``);
+2. recomputes the keys of those IDs' identity rows (one query, read in chunks) and keys the
+   refused rows that have none yet;
+3. copies into DuckDB the recomputed rows and every row sharing a blocking key with one of them (a
+   key shared by more than the cap blocks nobody, as in a full run), and scores, pass after pass,
+   the pairs whose smaller pass number is that pass: each pair with a recomputed side once, no
+   pair of two untouched rows, and never more than one pass's pairs in memory;
 4. links again the refused rows that are new, share a blocking key with a recomputed person or
    were linked to one, against every person in their blocks.
 
@@ -26,16 +25,20 @@ everyone (etl/resolve.py: ``rules_fingerprint``).
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 
+import duckdb
 import pandas as pd
 from sqlalchemy.engine import Connection
 
 from etl.load import insert_frame
 from etl.matching import model as models
 from etl.matching import prepare
-from etl.matching.inputs import _frame, identity_rows, refused_rows
+from etl.matching.inputs import copy_csv, identity_chunks, query_frame, refused_rows
 
+WORK_MEM = "256MB"  # PostgreSQL's memory per sort or hash in the matching transaction (default 4MB)
+BROAD_SHARE = 0.25  # beyond this share of identity rows recomputed, blocks are counted in DuckDB
 OTHER_PASS = 1_000_000_000  # the pass number of a row that was not recomputed: after every pass
 ID_BLOCKS = {key: sql for key, sql in prepare.REFUSED_BLOCKS.items() if key not in prepare.PERSON_BLOCKS}
 IDENTITY_COLUMNS = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, *ID_BLOCKS]
@@ -92,17 +95,14 @@ def number_changed(connection: Connection, ids_per_pass: int) -> int:
     return _count(connection, "SELECT COALESCE(MAX(match_pass) + 1, 0) FROM match_changed")
 
 
-def refresh_keys(connection: Connection, passes: int) -> None:
-    """Replace the keys of the recomputed IDs' identity rows (pass by pass) and key the new refused
-    rows (listed in ``match_refused_new``)."""
-    for current in range(passes):
-        chosen = f"national_id IN (SELECT national_id FROM match_changed WHERE match_pass = {current})"
-        connection.exec_driver_sql(f"DELETE FROM match_identity WHERE {chosen}")
-        identity = identity_rows(connection, only=chosen)
-        if len(identity):
-            keys = prepare.with_blocking_keys(prepare.persons_keys(identity),
-                                              {**prepare.PERSON_BLOCKS, **ID_BLOCKS})
-            insert_frame(connection, "match_identity", keys[IDENTITY_COLUMNS])
+def refresh_keys(connection: Connection, chunk_rows: int) -> None:
+    """Replace the keys of the recomputed IDs' identity rows (read ``chunk_rows`` at a time) and key
+    the new refused rows (listed in ``match_refused_new``)."""
+    chosen = "national_id IN (SELECT national_id FROM match_changed)"
+    connection.exec_driver_sql(f"DELETE FROM match_identity WHERE {chosen}")
+    for identity in identity_chunks(connection, only=chosen, rows=chunk_rows):
+        keys = prepare.with_blocking_keys(prepare.persons_keys(identity), {**prepare.PERSON_BLOCKS, **ID_BLOCKS})
+        insert_frame(connection, "match_identity", keys[IDENTITY_COLUMNS])
     _analyse(connection, "match_identity")
     refused = refused_rows(connection, only=(
         "NOT EXISTS (SELECT 1 FROM match_refused m WHERE m.file_id = rr.file_id AND m.line_number = rr.line_number)"))
@@ -114,6 +114,30 @@ def refresh_keys(connection: Connection, passes: int) -> None:
         insert_frame(connection, "match_refused", keys[REFUSED_COLUMNS])
         insert_frame(connection, "match_refused_new", keys[["unique_id"]])
     _analyse(connection, "match_refused")
+
+
+def to_duckdb(connection: Connection, con: duckdb.DuckDBPyConnection, name: str, sql: str,
+              columns: list[str]) -> int:
+    """Copy the query's rows into DuckDB table ``name`` (text, ``match_pass`` an integer); returns the rows.
+
+    On PostgreSQL the rows go through COPY and a temporary CSV file that DuckDB reads itself, so
+    they are never Python objects.
+    """
+    select = ", ".join(f"CAST({c} AS {'BIGINT' if c == 'match_pass' else 'VARCHAR'}) AS {c}" for c in columns)
+    if connection.dialect.name != "postgresql":
+        prepare.load_blocked(con, name, query_frame(connection, sql), columns)
+        return _rows(con, name)
+    with tempfile.NamedTemporaryFile(suffix=".csv") as buffer:
+        copy_csv(connection, sql, buffer)
+        buffer.flush()
+        con.execute(
+            f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM read_csv(?, header = true, all_varchar = true,"
+            " nullstr = '\\N', quote = '\"', escape = '\"') ORDER BY unique_id", [buffer.name])
+    return _rows(con, name)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    return int(con.execute(f"SELECT COUNT(*) FROM {name}").fetchall()[0][0])
 
 
 def _frequencies(connection: Connection) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
@@ -160,11 +184,11 @@ def _new_open_keys(connection: Connection) -> None:
                "block VARCHAR(40) NOT NULL, block_key TEXT NOT NULL, PRIMARY KEY (block, block_key)")
 
 
-def _person_pass(connection: Connection, current: int) -> pd.DataFrame:
-    """The rows recomputed in pass ``current`` and every row sharing an open person block with one."""
+def _neighbourhood_sql(connection: Connection) -> str:
+    """Open the person blocks of the recomputed rows; the query of those rows and every row sharing an
+    open block with one (keys capped, ``match_pass``)."""
     _new_open_keys(connection)
-    chosen = ("SELECT i.* FROM match_identity i JOIN match_changed c ON c.national_id = i.national_id"
-              f" WHERE c.match_pass = {current}")
+    chosen = "SELECT i.* FROM match_identity i JOIN match_changed c ON c.national_id = i.national_id"
     _open_blocks(connection, chosen, "match_identity", dict.fromkeys(prepare.PERSON_BLOCKS, prepare.BLOCK_CAP), "")
     _analyse(connection, "match_ok")
     blocks = list(prepare.PERSON_BLOCKS)
@@ -172,14 +196,34 @@ def _person_pass(connection: Connection, current: int) -> pd.DataFrame:
     capped = ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
     joins = "".join(_open("m", key, key) for key in blocks)
     shares = " OR ".join(f"ok_{key}.block_key IS NOT NULL" for key in blocks)
-    return _frame(connection, (
-        f"SELECT {columns}, {capped}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
-        f" FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id{joins}"
-        f" WHERE c.match_pass = {current} OR {shares}"))
+    return (f"SELECT {columns}, {capped}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
+            f" FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id{joins}"
+            f" WHERE c.national_id IS NOT NULL OR {shares}")
 
 
-def _refused_neighbourhood(connection: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(refused rows to link again, persons sharing an open block with one of them), keys capped."""
+def _load_persons(connection: Connection, con: duckdb.DuckDBPyConnection, broad: bool) -> int:
+    """DuckDB table ``persons``: the recomputed rows and their neighbours, keys capped; returns its rows.
+
+    ``broad``: many rows were recomputed. Then every row is copied and the blocks are counted in
+    DuckDB, which is cheaper than finding the blocks of the recomputed rows in the warehouse; the rows
+    that share no block with a recomputed one are scored in no pass.
+    """
+    columns = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, "match_pass"]
+    if not broad:
+        return to_duckdb(connection, con, "persons", _neighbourhood_sql(connection), columns)
+    to_duckdb(connection, con, "persons_uncapped", (
+        f"SELECT {', '.join(f'm.{c}' for c in columns[:-1])}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
+        " FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id"), columns)
+    con.execute(
+        f"CREATE OR REPLACE TABLE persons AS SELECT {', '.join(prepare.KEY_COLUMNS)},"
+        f" {prepare.capped_keys(prepare.PERSON_BLOCKS, prepare.BLOCK_CAP)}, match_pass"
+        " FROM persons_uncapped ORDER BY unique_id")
+    con.execute("DROP TABLE persons_uncapped")
+    return _rows(con, "persons")
+
+
+def _refused_neighbourhood(connection: Connection) -> tuple[pd.DataFrame, str]:
+    """(refused rows to link again, the query of the persons sharing an open block with one), keys capped."""
     _temporary(connection, "match_refused_todo", "unique_id TEXT PRIMARY KEY")
     changed = "SELECT i.* FROM match_identity i JOIN match_changed c ON c.national_id = i.national_id"
     sharing = "".join(
@@ -199,18 +243,17 @@ def _refused_neighbourhood(connection: Connection) -> tuple[pd.DataFrame, pd.Dat
     _open_blocks(connection, todo, "match_identity", PERSON_CAPS, "persons:", within="refused:")
     _analyse(connection, "match_ok")
     blocks = list(prepare.REFUSED_BLOCKS)
-    refused = _frame(connection, (
+    refused = query_frame(connection, (
         f"SELECT {', '.join(f'r.{c}' for c in ['file_id', 'line_number', 'source', *prepare.KEY_COLUMNS])}, "
         + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
         + " FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
         + "".join(_open("r", key, "refused:" + key) for key in blocks)
         + " ORDER BY r.unique_id"))
     shares = " OR ".join(f"ok_{key}.block_key IS NOT NULL" for key in blocks)
-    persons = _frame(connection, (
-        f"SELECT {', '.join(f'm.{c}' for c in prepare.KEY_COLUMNS)}, "
-        + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
-        + " FROM match_identity m" + "".join(_open("m", key, "persons:" + key) for key in blocks)
-        + f" WHERE {shares}"))
+    persons = (f"SELECT {', '.join(f'm.{c}' for c in prepare.KEY_COLUMNS)}, "
+               + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
+               + " FROM match_identity m" + "".join(_open("m", key, "persons:" + key) for key in blocks)
+               + f" WHERE {shares}")
     return refused, persons
 
 
@@ -221,43 +264,42 @@ def score_changes(connection: Connection, *, model: dict, threshold: float, ids_
     Leaves ``match_changed`` and ``match_refused_todo`` (the refused rows linked again) for the
     caller's transaction.
     """
+    if connection.dialect.name == "postgresql":  # sorts and hashes of a national recompute stay in memory
+        connection.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
     passes = number_changed(connection, ids_per_pass)
-    refresh_keys(connection, passes)
+    refresh_keys(connection, ids_per_pass)
     total = _count(connection, "SELECT COUNT(*) FROM match_identity")
     changed_ids = _count(connection, "SELECT COUNT(*) FROM match_changed")
     if not changed_ids and not _count(connection, "SELECT COUNT(*) FROM match_refused_new"):
         return Scored(pairs=pd.DataFrame(), links=pd.DataFrame(), refused=pd.DataFrame(), changed_ids=0, passes=0,
                       identity_rows=total)
-    person_tf, joint_tf = _frequencies(connection) if total else ({}, {})
+    person_tf, joint_tf = _frequencies(connection)
     scored_pairs, comparisons = [], 0
-    if total >= 2:
+    if total >= 2 and changed_ids:
         settings = models.with_prior(model["persons_model"], models.person_prior(model, total))
-        for current in range(passes):
-            rows = _person_pass(connection, current)
-            if len(rows) < 2:
-                continue
-            con = models.connection(threads)
-            try:
-                prepare.load_blocked(con, "persons", rows, [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS,
-                                                            "match_pass"])
-                linker = models.linker(con, models.in_pass(settings, current), "persons")
-                models.use_frequencies(linker, person_tf)
-                scored, count = models.predict(linker, con, threshold)
-            finally:
-                con.close()
-            scored_pairs.append(scored)
-            comparisons += count
+        con = models.connection(threads)
+        try:
+            if _load_persons(connection, con, broad=changed_ids > BROAD_SHARE * total) >= 2:
+                for current in range(passes):
+                    linker = models.linker(con, models.in_pass(settings, current), "persons")
+                    models.use_frequencies(linker, person_tf)
+                    scored, count = models.predict(linker, con, threshold)
+                    scored_pairs.append(scored)
+                    comparisons += count
+        finally:
+            con.close()
     refused, persons = _refused_neighbourhood(connection)
     links, refused_comparisons = pd.DataFrame(), 0
-    if len(refused) and len(persons):
+    if len(refused):
         settings = models.with_prior(model["refused_model"], models.refused_prior(model, total))
         con = models.connection(threads)
         try:
-            prepare.load_blocked(con, "refused", refused, [*prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS])
-            prepare.load_blocked(con, "persons", persons, [*prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS])
-            linker = models.linker(con, settings, "refused", "persons")
-            models.use_frequencies(linker, joint_tf)
-            links, refused_comparisons = models.predict(linker, con, threshold)
+            columns = [*prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS]
+            if to_duckdb(connection, con, "persons", persons, columns):
+                prepare.load_blocked(con, "refused", refused, columns)
+                linker = models.linker(con, settings, "refused", "persons")
+                models.use_frequencies(linker, joint_tf)
+                links, refused_comparisons = models.predict(linker, con, threshold)
         finally:
             con.close()
     nonempty = [frame for frame in scored_pairs if len(frame)]

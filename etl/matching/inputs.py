@@ -5,8 +5,10 @@ Table names are unqualified: PostgreSQL finds them through the warehouse's searc
 
 from __future__ import annotations
 
-import io
 import json
+import tempfile
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import pandas as pd
 import sqlalchemy as sa
@@ -19,7 +21,8 @@ from etl.persian import normalise_text
 # One row per national ID and distinct identity (names and birth date) on its registrations, the
 # earliest registration's province, county and mobile; for a person with no registration, the
 # name on their earliest loan, else training (contract section 4 order), without other details.
-# {only}: nothing, or a condition on national_id that limits the rows to some persons.
+# {only}: nothing, or a condition on national_id that limits the rows to some persons. Identities of one
+# national ID are ranked by their names and birth date in code-point order ({collate}: "C" on PostgreSQL).
 IDENTITY_ROWS_SQL = """
 WITH registered AS (
     SELECT
@@ -52,14 +55,23 @@ unregistered AS (
     WHERE first_name IS NOT NULL AND last_name IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM registration r WHERE r.national_id = named.national_id)
 )
-SELECT national_id, first_name, last_name, father_name, gender, birth_date, mobile, county, province_code
-FROM registered
-WHERE position = 1
-UNION ALL
-SELECT national_id, first_name, last_name, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS DATE),
-       CAST(NULL AS TEXT), CAST(NULL AS TEXT), province_code
-FROM unregistered
-WHERE position = 1
+SELECT
+    national_id, first_name, last_name, father_name, gender, birth_date, mobile, county, province_code,
+    ROW_NUMBER() OVER (
+        PARTITION BY national_id
+        ORDER BY first_name{collate} NULLS LAST, last_name{collate} NULLS LAST, father_name{collate} NULLS LAST,
+                 birth_date NULLS LAST
+    ) - 1 AS identity_rank
+FROM (
+    SELECT national_id, first_name, last_name, father_name, gender, birth_date, mobile, county, province_code
+    FROM registered
+    WHERE position = 1
+    UNION ALL
+    SELECT national_id, first_name, last_name, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS DATE),
+           CAST(NULL AS TEXT), CAST(NULL AS TEXT), province_code
+    FROM unregistered
+    WHERE position = 1
+) AS identities
 """
 
 # Rows refused for invalid_national_id and for nothing else, with their file's folder and header.
@@ -82,34 +94,73 @@ ORDER BY rr.file_id, rr.line_number
 REFUSED_FIELDS = ("national_id", "first_name", "last_name", "father_name", "birth_date", "mobile", "county")
 
 
-def _frame(connection: Connection, sql: str, **params: object) -> pd.DataFrame:
+def query_frame(connection: Connection, sql: str, **params: object) -> pd.DataFrame:
     """The query's rows; on PostgreSQL (no parameters) through COPY, as text: dates come as ISO text."""
     if connection.dialect.name == "postgresql" and not params:
-        buffer = io.BytesIO()
-        with connection.connection.driver_connection.cursor().copy(
-                f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER, NULL '\\N')") as copy:
-            for block in copy:
-                buffer.write(block)
-        buffer.seek(0)
-        frame = pd.read_csv(buffer, dtype=str, na_values=["\\N"], keep_default_na=False, encoding="utf-8")
-        return frame.astype(object).where(frame.notna(), None)
+        with tempfile.TemporaryFile() as buffer:
+            copy_csv(connection, sql, buffer)
+            return _text_frame(pd.read_csv(buffer, **CSV_OPTIONS))
     result = connection.execute(sa.text(sql), params)
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
+def _chunks(connection: Connection, sql: str, rows: int) -> Iterator[pd.DataFrame]:
+    """The query's rows, at most ``rows`` at a time (on PostgreSQL through COPY into a temporary file)."""
+    if connection.dialect.name == "postgresql":
+        with tempfile.TemporaryFile() as buffer:
+            copy_csv(connection, sql, buffer)
+            with pd.read_csv(buffer, chunksize=rows, **CSV_OPTIONS) as reader:
+                for chunk in reader:
+                    yield _text_frame(chunk)
+        return
+    result = connection.execute(sa.text(sql))
+    columns = list(result.keys())
+    while batch := result.fetchmany(rows):
+        yield pd.DataFrame(batch, columns=columns)
+
+
+CSV_OPTIONS = {"dtype": str, "na_values": ["\\N"], "keep_default_na": False, "encoding": "utf-8"}
+
+
+def copy_csv(connection: Connection, sql: str, target: BinaryIO) -> None:
+    """Write the query's rows to ``target`` as CSV with a header, NULL as \\N (PostgreSQL), and rewind it."""
+    with connection.connection.driver_connection.cursor().copy(
+            f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER, NULL '\\N')") as copy:
+        for block in copy:
+            target.write(block)
+    target.seek(0)
+
+
+def _text_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype(object).where(frame.notna(), None)
+
+
+def _identity_sql(connection: Connection, only: str) -> str:
+    collate = ' COLLATE "C"' if connection.dialect.name == "postgresql" else ""
+    return IDENTITY_ROWS_SQL.format(only=f"WHERE {only}" if only else "", collate=collate)
+
+
+def _with_record_id(frame: pd.DataFrame) -> pd.DataFrame:
+    rank = frame.pop("identity_rank").astype(str)
+    frame.insert(0, "record_id", frame["national_id"] + "#" + rank)
+    return frame
+
+
 def identity_rows(connection: Connection, only: str = "") -> pd.DataFrame:
     """Identity rows for :func:`etl.match.find_suspected_duplicates`: one per national ID and
-    distinct identity, ``record_id`` = national ID and a rank.
+    distinct identity, ``record_id`` = national ID, ``#`` and the identity's rank.
 
     ``only``: a condition on ``national_id`` (``"national_id IN (SELECT ...)"``) that limits the
     rows to those persons; a person's rows and ranks are the same either way.
     """
-    frame = _frame(connection, IDENTITY_ROWS_SQL.format(only=f"WHERE {only}" if only else ""))
-    order = ["national_id", "first_name", "last_name", "father_name", "birth_date"]
-    frame = frame.sort_values(order, key=lambda c: c.astype("string"), na_position="last", kind="stable")
-    frame = frame.reset_index(drop=True)
-    frame.insert(0, "record_id", frame["national_id"] + "#" + frame.groupby("national_id").cumcount().astype(str))
-    return frame
+    frame = query_frame(connection, _identity_sql(connection, only) + " ORDER BY national_id, identity_rank")
+    return _with_record_id(frame)
+
+
+def identity_chunks(connection: Connection, only: str = "", rows: int = 200_000) -> Iterator[pd.DataFrame]:
+    """:func:`identity_rows` at most ``rows`` at a time, from one query."""
+    for chunk in _chunks(connection, _identity_sql(connection, only), rows):
+        yield _with_record_id(chunk)
 
 
 def refused_rows(connection: Connection, only: str = "") -> pd.DataFrame:
@@ -118,7 +169,7 @@ def refused_rows(connection: Connection, only: str = "") -> pd.DataFrame:
     Values are as sent, apart from text normalisation of names (the matcher builds its own keys).
     ``only``: a further condition on ``rr`` (the ``rejected_row``).
     """
-    frame = _frame(connection, REFUSED_ROWS_SQL.format(only=f"AND {only}" if only else ""),
+    frame = query_frame(connection, REFUSED_ROWS_SQL.format(only=f"AND {only}" if only else ""),
                    reason=reasons.INVALID_NATIONAL_ID)
     records = []
     for row in frame.itertuples(index=False):

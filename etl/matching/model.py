@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = MODELS_DIR / f"suspected_duplicates.v{MODEL_VERSION}.json"
 
 RETAINED = ["national_id", "province_code"]
+MEMORY_LIMIT = "1GB"  # DuckDB's share of a matching process (measured peak of a national match: 1.26 GB in all)
 # The m of a level never seen among true pairs, and the u of one never seen among random pairs:
 # strong evidence, not proof, and no division by zero.
 M_FLOOR = 1e-6
@@ -194,8 +196,12 @@ def refused_settings() -> SettingsCreator:
 
 
 def connection(threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection (``threads``: at most that many)."""
+    """An in-memory DuckDB connection (``threads``: at most that many) that spills to a temporary
+    directory beyond :data:`MEMORY_LIMIT` instead of growing (by default DuckDB takes up to 80% of
+    the machine's memory)."""
     con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / "mashaghel-duckdb")])
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
@@ -218,7 +224,7 @@ def predict(model: Linker, con: duckdb.DuckDBPyConnection, threshold: float) -> 
     scored = model.inference.predict()
     try:
         table = scored.physical_name
-        total = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        total = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
         above = con.execute(
             f"SELECT * FROM {table} WHERE match_probability >= ? ORDER BY unique_id_l, unique_id_r", [threshold]
         ).df()

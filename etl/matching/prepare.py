@@ -193,7 +193,7 @@ def load_blocked(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame,
     return name
 
 
-def _capped(blocks: dict[str, str], cap: int) -> str:
+def capped_keys(blocks: dict[str, str], cap: int) -> str:
     """SELECT list: each blocking key, NULL where more than ``cap`` rows share it."""
     return ", ".join(f"CASE WHEN count(*) OVER (PARTITION BY {key}) <= {cap} THEN {key} END AS {key}" for key in blocks)
 
@@ -207,13 +207,13 @@ def load_table(
     derived = ", ".join(f"{sql} AS {key}" for key, sql in blocks.items())
     refused_caps = {k: v for k, v in REFUSED_BLOCKS.items() if not persons or k not in PERSON_BLOCKS}
     select = ", ".join(KEY_COLUMNS)
-    caps = _capped(PERSON_BLOCKS, block_cap) + ", " if persons else ""
+    caps = capped_keys(PERSON_BLOCKS, block_cap) + ", " if persons else ""
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {name} AS
         WITH keyed AS (SELECT {", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in KEY_COLUMNS)} FROM {name}_keys),
         blocked AS (SELECT *, {derived} FROM keyed)
-        SELECT {select}, {caps}{_capped(refused_caps, REFUSED_BLOCK_CAP)}
+        SELECT {select}, {caps}{capped_keys(refused_caps, REFUSED_BLOCK_CAP)}
         FROM blocked
         ORDER BY unique_id
         """
