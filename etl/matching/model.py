@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,8 @@ def connection(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     the machine's memory)."""
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-    con.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / "mashaghel-duckdb")])
+    # A directory of this process's own: two processes spilling into one would share file names.
+    con.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / f"mashaghel-duckdb-{os.getpid()}")])
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
