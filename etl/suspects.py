@@ -117,6 +117,22 @@ def _kept_pairs(connection: Connection) -> pd.DataFrame:
         " AND national_id_r NOT IN (SELECT national_id FROM match_changed)"), connection)
 
 
+def _winning_links(connection: Connection, links: pd.DataFrame) -> pd.DataFrame:
+    """The links to write: every new link of a row linked against everyone (``relink``), and of the
+    other rows only those that beat their stored link (higher weight; on a tie, the smaller ID)."""
+    stored = pd.read_sql_query(sa.text(
+        "SELECT r.unique_id AS refused_id, s.national_id AS stored_id, s.match_weight AS stored_weight"
+        " FROM suspected_id_typo s JOIN match_refused r ON r.file_id = s.file_id AND r.line_number = s.line_number"
+        " JOIN match_refused_todo t ON t.unique_id = r.unique_id WHERE t.relink = 0"), connection)
+    if stored.empty:
+        return links
+    merged = links.merge(stored, on="refused_id", how="left")
+    weight, stored_weight = merged["match_weight"].astype(float), merged["stored_weight"].astype(float)
+    wins = (merged["stored_id"].isna() | (weight > stored_weight)
+            | ((weight == stored_weight) & (merged["national_id"] < merged["stored_id"])))
+    return links[wins.to_numpy()]
+
+
 def _store(connection: Connection, result: MatchResult, run_id: int) -> list[int]:
     """Store the pairs, the links of the refused rows linked again and the flags; end the pending IDs.
 
@@ -130,12 +146,16 @@ def _store(connection: Connection, result: MatchResult, run_id: int) -> list[int
     _replace(connection, "suspected_duplicate_pair", pairs,
              ("national_id_l", "national_id_r", "match_probability", "match_weight", "agreeing_fields",
               "similar_fields", "province_l", "province_r", "cluster_id", "match_run_id"))
+    links = _winning_links(connection, result.refused_links).rename(columns=renamed).assign(match_run_id=run_id)
+    if len(links):  # a row whose new link is written loses its stored one
+        connection.execute(sa.text("UPDATE match_refused_todo SET relink = 1 WHERE unique_id = :u"),
+                           [{"u": unique_id} for unique_id in links["refused_id"]])
     relinked = ("EXISTS (SELECT 1 FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
-                " WHERE r.file_id = suspected_id_typo.file_id AND r.line_number = suspected_id_typo.line_number)")
+                " WHERE t.relink = 1 AND r.file_id = suspected_id_typo.file_id"
+                " AND r.line_number = suspected_id_typo.line_number)")
     unlinked = connection.exec_driver_sql(f"SELECT DISTINCT file_id FROM suspected_id_typo WHERE {relinked}").scalars()
     files = {int(file_id) for file_id in unlinked}
     connection.exec_driver_sql(f"DELETE FROM suspected_id_typo WHERE {relinked}")
-    links = result.refused_links.rename(columns=renamed).assign(match_run_id=run_id)
     files.update(int(file_id) for file_id in links["file_id"])
     insert_frame(connection, "suspected_id_typo", links[[
         "file_id", "line_number", "province_code", "source", "national_id_sent", "national_id", "match_probability",

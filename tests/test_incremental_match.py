@@ -72,10 +72,23 @@ def _same(stored: dict, full: dict) -> None:
 
 def test_an_incremental_match_scores_what_a_full_match_scores(warehouse_url, monkeypatch):
     people = generate_people(3000, seed=11)
-    persons = people.persons.drop(columns=["individual"])
-    refused = people.refused.drop(columns=["true_national_id", "true_record_id"])
-    ids = sorted(persons["national_id"].unique())
+    ids = sorted(people.persons["national_id"].unique())
     first = set(ids[: len(ids) * 7 // 10])
+    # A refused row of the first half whose person comes later, and meanwhile a lookalike of that
+    # person (another ID, another first name): the row is linked to the lookalike first, and must
+    # move to its person when the person arrives.
+    half = people.refused.iloc[: len(people.refused) // 2]
+    moving = half[~half["true_national_id"].isin(first) & half["true_record_id"].notna()].iloc[0]
+    person = people.persons[people.persons["record_id"] == moving["true_record_id"]].iloc[0]
+    lookalike_id = person["national_id"][:-2] + ("00" if person["national_id"][-2:] != "00" else "11")
+    lookalike = person.copy()
+    lookalike["record_id"], lookalike["national_id"] = "lookalike", lookalike_id
+    lookalike["first_name"] = person["first_name"] + "ه"
+    persons = pd.concat([people.persons, lookalike.to_frame().T], ignore_index=True).drop(columns=["individual"])
+    first.add(lookalike_id)
+    ids = sorted(persons["national_id"].unique())
+    refused = people.refused.drop(columns=["true_national_id", "true_record_id"])
+    moving_row = (int(moving["file_id"]), int(moving["line_number"]))
     records = Records(persons[persons["national_id"].isin(first)], refused.iloc[: len(refused) // 2])
     monkeypatch.setattr(incremental, "identity_chunks", records.identity_chunks)
     monkeypatch.setattr(incremental, "refused_rows", records.refused_rows)
@@ -91,6 +104,7 @@ def test_an_incremental_match_scores_what_a_full_match_scores(warehouse_url, mon
         assert len(full_pairs) > 20 and len(full_links) > 5
         _same(stored_pairs, full_pairs)
         assert stored_links == full_links
+        assert stored_links[moving_row][0] == lookalike_id
 
         # The rest arrive, and a few known persons change their last name: only pairs with a changed
         # side are scored again, and those get exactly the full match's scores. (The first step counted
@@ -124,6 +138,7 @@ def test_an_incremental_match_scores_what_a_full_match_scores(warehouse_url, mon
         assert {k: v for k, v in stored_links.items() if k in new_rows} == \
             {k: v for k, v in full_links.items() if k in new_rows}
         assert {k: v[0] for k, v in stored_links.items()} == {k: v[0] for k, v in full_links.items()}
+        assert stored_links[moving_row][0] == person["national_id"]
         with engine.connect() as connection:
             assert connection.exec_driver_sql("SELECT COUNT(*) FROM match_pending").scalar_one() == 0
             keyed = connection.exec_driver_sql("SELECT COUNT(*) FROM match_identity").scalar_one()

@@ -11,8 +11,9 @@ every row refused only for ``invalid_national_id`` in ``match_refused``. A match
    key shared by more than the cap blocks nobody, as in a full run), and scores, pass after pass,
    the pairs whose smaller pass number is that pass: each pair with a recomputed side once, no
    pair of two untouched rows, and never more than one pass's pairs in memory;
-4. links again the refused rows that are new, share a blocking key with a recomputed person or
-   were linked to one, against every person in their blocks.
+4. links again the refused rows that are new or were linked to a recomputed person, against every
+   person in their blocks; a refused row that only shares a block with a recomputed person is scored
+   against the recomputed persons alone, and its stored link stays unless one of them scores higher.
 
 Scores use the warehouse's whole figures, not the part read: the prior from the number of
 identity rows, and the term frequencies of first and last names over all rows (registered in
@@ -118,12 +119,13 @@ def refresh_keys(connection: Connection, chunk_rows: int) -> None:
 
 def to_duckdb(connection: Connection, con: duckdb.DuckDBPyConnection, name: str, sql: str,
               columns: list[str]) -> int:
-    """Copy the query's rows into DuckDB table ``name`` (text, ``match_pass`` an integer); returns the rows.
+    """Copy the query's rows into DuckDB table ``name`` (text, markers as integers); returns the rows.
 
     On PostgreSQL the rows go through COPY and a temporary CSV file that DuckDB reads itself, so
     they are never Python objects.
     """
-    select = ", ".join(f"CAST({c} AS {'BIGINT' if c == 'match_pass' else 'VARCHAR'}) AS {c}" for c in columns)
+    select = ", ".join(f"CAST({c} AS {'BIGINT' if c in prepare.INTEGER_COLUMNS else 'VARCHAR'}) AS {c}"
+                       for c in columns)
     if connection.dialect.name != "postgresql":
         prepare.load_blocked(con, name, query_frame(connection, sql), columns)
         return _rows(con, name)
@@ -157,14 +159,14 @@ def _frequencies(connection: Connection) -> tuple[dict[str, pd.DataFrame], dict[
     return persons, both
 
 
-def _open(alias: str, key: str, block: str) -> str:
+def _open(alias: str, key: str, block: str, name: str = "ok") -> str:
     """A join to the open keys of ``block``: ``ok_<key>.block_key`` is the key where open, else NULL.
 
     (A join, not ``IN (SELECT ...)`` in a CASE or an OR: PostgreSQL hashes such a subquery only while it
     fits in work_mem, and otherwise scans it for every row.)
     """
-    return (f" LEFT JOIN match_ok AS ok_{key} ON ok_{key}.block = '{block}'"
-            f" AND ok_{key}.block_key = {alias}.{key}")
+    return (f" LEFT JOIN match_ok AS {name}_{key} ON {name}_{key}.block = '{block}'"
+            f" AND {name}_{key}.block_key = {alias}.{key}")
 
 
 def _open_blocks(connection: Connection, chosen_rows: str, table: str, caps: dict[str, int], prefix: str,
@@ -223,37 +225,51 @@ def _load_persons(connection: Connection, con: duckdb.DuckDBPyConnection, broad:
 
 
 def _refused_neighbourhood(connection: Connection) -> tuple[pd.DataFrame, str]:
-    """(refused rows to link again, the query of the persons sharing an open block with one), keys capped."""
-    _temporary(connection, "match_refused_todo", "unique_id TEXT PRIMARY KEY")
+    """(refused rows to link again, the query of the persons they are scored against), keys capped.
+
+    ``relink`` is 1 on a refused row to be scored against every person in its blocks (a new row, or
+    one linked to a recomputed person) and on a recomputed person; a pair is scored when one side
+    has it. The other refused rows share a block with a recomputed person: only that can change.
+    """
+    _temporary(connection, "match_refused_todo", "unique_id TEXT PRIMARY KEY, relink INTEGER NOT NULL")
     changed = "SELECT i.* FROM match_identity i JOIN match_changed c ON c.national_id = i.national_id"
     sharing = "".join(
-        f" UNION SELECT r.unique_id FROM match_refused r WHERE r.{key} IN (SELECT {key} FROM ({changed}) AS changed)"
+        f" UNION ALL SELECT r.unique_id, 0 FROM match_refused r"
+        f" WHERE r.{key} IN (SELECT {key} FROM ({changed}) AS changed)"
         for key in prepare.REFUSED_BLOCKS)
     connection.exec_driver_sql(
-        "INSERT INTO match_refused_todo (unique_id)"
-        f" SELECT unique_id FROM match_refused_new{sharing}"
-        " UNION SELECT r.unique_id FROM match_refused r JOIN suspected_id_typo t"
+        "INSERT INTO match_refused_todo (unique_id, relink) SELECT unique_id, MAX(relink) FROM ("
+        " SELECT unique_id, 1 AS relink FROM match_refused_new"
+        " UNION ALL SELECT r.unique_id, 1 FROM match_refused r JOIN suspected_id_typo t"
         " ON t.file_id = r.file_id AND t.line_number = r.line_number"
-        " JOIN match_changed c ON c.national_id = t.national_id")
+        f" JOIN match_changed c ON c.national_id = t.national_id{sharing}) AS todo GROUP BY unique_id")
     _analyse(connection, "match_refused_todo")
     _new_open_keys(connection)
     todo = "SELECT r.* FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
     _open_blocks(connection, todo, "match_refused", dict.fromkeys(prepare.REFUSED_BLOCKS, prepare.REFUSED_BLOCK_CAP),
                  "refused:")
     _open_blocks(connection, todo, "match_identity", PERSON_CAPS, "persons:", within="refused:")
+    for key in prepare.REFUSED_BLOCKS:  # the persons' open blocks of the rows linked against everyone
+        connection.exec_driver_sql(
+            f"INSERT INTO match_ok (block, block_key) SELECT 'all:{key}', block_key FROM match_ok"
+            f" WHERE block = 'persons:{key}' AND block_key IN (SELECT {key} FROM ({todo} WHERE t.relink = 1) AS todo)")
     _analyse(connection, "match_ok")
     blocks = list(prepare.REFUSED_BLOCKS)
     refused = query_frame(connection, (
         f"SELECT {', '.join(f'r.{c}' for c in ['file_id', 'line_number', 'source', *prepare.KEY_COLUMNS])}, "
         + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
-        + " FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
+        + ", t.relink FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
         + "".join(_open("r", key, "refused:" + key) for key in blocks)
         + " ORDER BY r.unique_id"))
+    against_all = " OR ".join(f"all_{key}.block_key IS NOT NULL" for key in blocks)
     shares = " OR ".join(f"ok_{key}.block_key IS NOT NULL" for key in blocks)
     persons = (f"SELECT {', '.join(f'm.{c}' for c in prepare.KEY_COLUMNS)}, "
                + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
-               + " FROM match_identity m" + "".join(_open("m", key, "persons:" + key) for key in blocks)
-               + f" WHERE {shares}")
+               + ", CASE WHEN c.national_id IS NULL THEN 0 ELSE 1 END AS relink"
+               + " FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id"
+               + "".join(_open("m", key, "persons:" + key) for key in blocks)
+               + "".join(_open("m", key, "all:" + key, "all") for key in blocks)
+               + f" WHERE ({shares}) AND (c.national_id IS NOT NULL OR {against_all})")
     return refused, persons
 
 
@@ -294,9 +310,10 @@ def score_changes(connection: Connection, *, model: dict, threshold: float, ids_
         settings = models.with_prior(model["refused_model"], models.refused_prior(model, total))
         con = models.connection(threads)
         try:
-            columns = [*prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS]
+            columns = [*prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS, "relink"]
             if to_duckdb(connection, con, "persons", persons, columns):
                 prepare.load_blocked(con, "refused", refused, columns)
+                settings = models.restricted(settings, "l.relink = 1 OR r.relink = 1")
                 linker = models.linker(con, settings, "refused", "persons")
                 models.use_frequencies(linker, joint_tf)
                 links, refused_comparisons = models.predict(linker, con, threshold)

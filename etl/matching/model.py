@@ -342,16 +342,21 @@ def refused_prior(model: dict, identity_rows: int) -> float:
     return model["links_per_refused_row"] / max(identity_rows, 1)
 
 
+def restricted(settings: dict[str, Any], condition: str) -> dict[str, Any]:
+    """A copy of Splink settings whose blocking rules also require ``condition`` (SQL over ``l`` and ``r``)."""
+    out = copy.deepcopy(settings)
+    for rule in out["blocking_rules_to_generate_predictions"]:
+        rule["blocking_rule"] = f"({rule['blocking_rule']}) AND ({condition})"
+    return out
+
+
 def in_pass(settings: dict[str, Any], current: int) -> dict[str, Any]:
     """A copy of Splink settings that scores only the pairs whose smaller ``match_pass`` is ``current``.
 
     An incremental match gives each recomputed row the number of the pass it belongs to and every
     other row a larger one, so that each pair with a recomputed side is scored in exactly one pass.
     """
-    out = copy.deepcopy(settings)
-    for rule in out["blocking_rules_to_generate_predictions"]:
-        rule["blocking_rule"] = f"({rule['blocking_rule']}) AND least(l.match_pass, r.match_pass) = {int(current)}"
-    return out
+    return restricted(settings, f"least(l.match_pass, r.match_pass) = {int(current)}")
 
 
 def use_frequencies(model: Linker, frequencies: dict[str, pd.DataFrame]) -> None:

@@ -48,6 +48,7 @@ KEY_COLUMNS = (
     "unique_id", "national_id", "province_code", "first_key", "first_given", "last_key", "father_key",
     "father_given", "birth_date", "birth_jalali", "mobile", "county_key", "id_digits", "id_padded",
 )  # fmt: skip
+INTEGER_COLUMNS = ("match_pass", "relink")  # an incremental match's markers (etl/matching/incremental.py)
 GIVEN_NAMES = Path(__file__).resolve().parents[1] / "models" / "given_names.txt"
 
 _NOT_DIGIT = re.compile(r"[^0-9]")
@@ -185,9 +186,9 @@ def with_blocking_keys(keys: pd.DataFrame, blocks: dict[str, str]) -> pd.DataFra
 
 def load_blocked(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame, columns: list[str]) -> str:
     """Copy a frame whose blocking keys are already capped into DuckDB table ``name`` (text columns,
-    ``match_pass`` as an integer when present); returns ``name``."""
+    the :data:`INTEGER_COLUMNS` as integers); returns ``name``."""
     con.register(f"{name}_rows", frame.astype(object).where(frame.notna(), None))
-    select = ", ".join(f"CAST({c} AS {'BIGINT' if c == 'match_pass' else 'VARCHAR'}) AS {c}" for c in columns)
+    select = ", ".join(f"CAST({c} AS {'BIGINT' if c in INTEGER_COLUMNS else 'VARCHAR'}) AS {c}" for c in columns)
     con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM {name}_rows ORDER BY unique_id")
     con.unregister(f"{name}_rows")
     return name
