@@ -41,6 +41,9 @@ from etl.matching.inputs import copy_csv, identity_chunks, query_frame, refused_
 WORK_MEM = "256MB"  # PostgreSQL's memory per sort or hash in the matching transaction (default 4MB)
 BROAD_SHARE = 0.25  # beyond this share of identity rows recomputed, blocks are counted in DuckDB
 OTHER_PASS = 1_000_000_000  # the pass number of a row that was not recomputed: after every pass
+# The key table is analysed again when more than this share of its rows was replaced (PostgreSQL's
+# autovacuum analyses it beyond 10% too); a daily increment's few rows leave its statistics as they were.
+ANALYSE_SHARE = 0.1
 ID_BLOCKS = {key: sql for key, sql in prepare.REFUSED_BLOCKS.items() if key not in prepare.PERSON_BLOCKS}
 IDENTITY_COLUMNS = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, *ID_BLOCKS]
 REFUSED_COLUMNS = ["file_id", "line_number", "source", *prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS]
@@ -96,15 +99,28 @@ def number_changed(connection: Connection, ids_per_pass: int) -> int:
     return _count(connection, "SELECT COALESCE(MAX(match_pass) + 1, 0) FROM match_changed")
 
 
-def refresh_keys(connection: Connection, chunk_rows: int) -> None:
-    """Replace the keys of the recomputed IDs' identity rows (read ``chunk_rows`` at a time) and key
-    the new refused rows (listed in ``match_refused_new``)."""
+def refresh_keys(connection: Connection, chunk_rows: int) -> int:
+    """Replace the keys of the recomputed IDs' identity rows (read ``chunk_rows`` at a time), copy
+    their blocking keys into ``match_changed_rows`` and key the new refused rows (listed in
+    ``match_refused_new``); returns the number of identity rows."""
     chosen = "national_id IN (SELECT national_id FROM match_changed)"
     connection.exec_driver_sql(f"DELETE FROM match_identity WHERE {chosen}")
+    replaced = 0
     for identity in identity_chunks(connection, only=chosen, rows=chunk_rows):
         keys = prepare.with_blocking_keys(prepare.persons_keys(identity), {**prepare.PERSON_BLOCKS, **ID_BLOCKS})
         insert_frame(connection, "match_identity", keys[IDENTITY_COLUMNS])
-    _analyse(connection, "match_identity")
+        replaced += len(keys)
+    total = _count(connection, "SELECT COUNT(*) FROM match_identity")
+    if replaced > ANALYSE_SHARE * total:
+        _analyse(connection, "match_identity")
+    # The recomputed rows' blocking keys, read by every neighbourhood query that follows.
+    blocks = ", ".join(f"i.{key}" for key in [*prepare.PERSON_BLOCKS, *ID_BLOCKS])
+    _temporary(connection, "match_changed_rows", "national_id VARCHAR(10) NOT NULL, "
+               + ", ".join(f"{key} TEXT" for key in [*prepare.PERSON_BLOCKS, *ID_BLOCKS]))
+    connection.exec_driver_sql(
+        f"INSERT INTO match_changed_rows SELECT i.national_id, {blocks} FROM match_identity i"
+        " JOIN match_changed c ON c.national_id = i.national_id")
+    _analyse(connection, "match_changed_rows")
     refused = refused_rows(connection, only=(
         "NOT EXISTS (SELECT 1 FROM match_refused m WHERE m.file_id = rr.file_id AND m.line_number = rr.line_number)"))
     _temporary(connection, "match_refused_new", "unique_id TEXT PRIMARY KEY")
@@ -115,6 +131,7 @@ def refresh_keys(connection: Connection, chunk_rows: int) -> None:
         insert_frame(connection, "match_refused", keys[REFUSED_COLUMNS])
         insert_frame(connection, "match_refused_new", keys[["unique_id"]])
     _analyse(connection, "match_refused")
+    return total
 
 
 def to_duckdb(connection: Connection, con: duckdb.DuckDBPyConnection, name: str, sql: str,
@@ -172,13 +189,13 @@ def _open(alias: str, key: str, block: str, name: str = "ok") -> str:
 def _open_blocks(connection: Connection, chosen_rows: str, table: str, caps: dict[str, int], prefix: str,
                  within: str | None = None) -> None:
     """Add to ``match_ok`` the blocking keys of the chosen rows shared by at most the cap of rows of ``table``
-    (``within``: only keys already open under that prefix)."""
+    (``within``: instead of the chosen rows' keys, the keys already open under that prefix)."""
     for key, cap in caps.items():
-        among = f" AND {key} IN (SELECT block_key FROM match_ok WHERE block = '{within}{key}')" if within else ""
+        among = (f"SELECT block_key FROM match_ok WHERE block = '{within}{key}'" if within
+                 else f"SELECT {key} FROM ({chosen_rows}) AS chosen")
         connection.exec_driver_sql(
             f"INSERT INTO match_ok (block, block_key) SELECT '{prefix}{key}', {key} FROM {table}"
-            f" WHERE {key} IN (SELECT {key} FROM ({chosen_rows}) AS chosen){among}"
-            f" GROUP BY {key} HAVING COUNT(*) <= {cap}")
+            f" WHERE {key} IN ({among}) GROUP BY {key} HAVING COUNT(*) <= {cap}")
 
 
 def _new_open_keys(connection: Connection) -> None:
@@ -190,8 +207,8 @@ def _neighbourhood_sql(connection: Connection) -> str:
     """Open the person blocks of the recomputed rows; the query of those rows and every row sharing an
     open block with one (keys capped, ``match_pass``)."""
     _new_open_keys(connection)
-    chosen = "SELECT i.* FROM match_identity i JOIN match_changed c ON c.national_id = i.national_id"
-    _open_blocks(connection, chosen, "match_identity", dict.fromkeys(prepare.PERSON_BLOCKS, prepare.BLOCK_CAP), "")
+    _open_blocks(connection, "SELECT * FROM match_changed_rows", "match_identity",
+                 dict.fromkeys(prepare.PERSON_BLOCKS, prepare.BLOCK_CAP), "")
     _analyse(connection, "match_ok")
     blocks = list(prepare.PERSON_BLOCKS)
     columns = ", ".join(f"m.{c}" for c in prepare.KEY_COLUMNS)
@@ -232,10 +249,9 @@ def _refused_neighbourhood(connection: Connection) -> tuple[pd.DataFrame, str]:
     has it. The other refused rows share a block with a recomputed person: only that can change.
     """
     _temporary(connection, "match_refused_todo", "unique_id TEXT PRIMARY KEY, relink INTEGER NOT NULL")
-    changed = "SELECT i.* FROM match_identity i JOIN match_changed c ON c.national_id = i.national_id"
     sharing = "".join(
         f" UNION ALL SELECT r.unique_id, 0 FROM match_refused r"
-        f" WHERE r.{key} IN (SELECT {key} FROM ({changed}) AS changed)"
+        f" WHERE r.{key} IN (SELECT {key} FROM match_changed_rows)"
         for key in prepare.REFUSED_BLOCKS)
     connection.exec_driver_sql(
         "INSERT INTO match_refused_todo (unique_id, relink) SELECT unique_id, MAX(relink) FROM ("
@@ -248,6 +264,7 @@ def _refused_neighbourhood(connection: Connection) -> tuple[pd.DataFrame, str]:
     todo = "SELECT r.* FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
     _open_blocks(connection, todo, "match_refused", dict.fromkeys(prepare.REFUSED_BLOCKS, prepare.REFUSED_BLOCK_CAP),
                  "refused:")
+    # The refused side's open keys are keys of the rows to link: the persons' side is counted among them.
     _open_blocks(connection, todo, "match_identity", PERSON_CAPS, "persons:", within="refused:")
     for key in prepare.REFUSED_BLOCKS:  # the persons' open blocks of the rows linked against everyone
         connection.exec_driver_sql(
@@ -283,8 +300,7 @@ def score_changes(connection: Connection, *, model: dict, threshold: float, ids_
     if connection.dialect.name == "postgresql":  # sorts and hashes of a national recompute stay in memory
         connection.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
     passes = number_changed(connection, ids_per_pass)
-    refresh_keys(connection, ids_per_pass)
-    total = _count(connection, "SELECT COUNT(*) FROM match_identity")
+    total = refresh_keys(connection, ids_per_pass)
     changed_ids = _count(connection, "SELECT COUNT(*) FROM match_changed")
     if not changed_ids and not _count(connection, "SELECT COUNT(*) FROM match_refused_new"):
         return Scored(pairs=pd.DataFrame(), links=pd.DataFrame(), refused=pd.DataFrame(), changed_ids=0, passes=0,
