@@ -209,7 +209,7 @@ def prepare_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
 
     source = contract()[dropped.source]
     with stage("read"):
-        result = read_file(dropped.path, source, chunk_rows=settings.batch_rows)
+        result = read_file(dropped.path, source, chunk_rows=settings.batch_rows, stream_rows=settings.stream_rows)
     fault_point("after_read")
     manifest.update(encoding=result.encoding, delimiter=result.delimiter,
                     header=json.dumps(result.header, ensure_ascii=False), detail=result.detail)
@@ -301,7 +301,7 @@ def load_streamed(engine: Engine, settings: Settings, prepared: PreparedFile, ru
                     _load_rows(connection, settings, prepared, file_id, frame, validated, rejected)
         malformed = outcome.rejected_by_reason.get(rc.MALFORMED_ROW, 0)
         outcome.detail = (f"{outcome.rows_read} data rows, header on line {prepared.header_line},"
-                          f" read in {chunks} chunks of at most {settings.batch_rows:,} rows"
+                          f" read in {chunks} chunks of at most {settings.stream_rows:,} rows"
                           + (f", {malformed} malformed" if malformed else ""))
 
     try:

@@ -118,17 +118,19 @@ class ReadResult:
     detail: str = ""
     header_line: int = 0
     # A text file of more than ``chunk_rows`` data rows is not tabulated whole: each call
-    # parses it again and yields frames of at most ``chunk_rows`` rows (index labels run on
+    # parses it again and yields frames of at most ``stream_rows`` rows (index labels run on
     # across frames); a parse error on the way raises UnreadableFile.
     streamed: bool = False
     chunks: Callable[[], Iterator[pd.DataFrame]] | None = None
 
 
-def read_file(path: Path, source: Source, chunk_rows: int | None = None) -> ReadResult:
+def read_file(path: Path, source: Source, chunk_rows: int | None = None,
+              stream_rows: int | None = None) -> ReadResult:
     """Read one file of ``source`` into text columns named canonically (see module docs).
 
     A CSV/TSV file of more than ``chunk_rows`` data rows comes back streamed (see
-    ReadResult.chunks): its rows are never all in memory at once.
+    ReadResult.chunks), in chunks of ``stream_rows`` rows (default ``chunk_rows``):
+    its rows are never all in memory at once.
     Raises OSError only when the file itself can't be opened.
     """
     suffix = path.suffix.lower()
@@ -145,7 +147,7 @@ def read_file(path: Path, source: Source, chunk_rows: int | None = None) -> Read
             except UnreadableFile as exc:
                 return ReadResult(reasons.UNREADABLE, encoding="xlsx", detail=str(exc))
             return _read_xlsx(data, source)
-        return _read_text(data, source, chunk_rows)
+        return _read_text(data, source, chunk_rows, stream_rows or chunk_rows)
 
 
 @contextmanager
@@ -275,7 +277,8 @@ def _first_content_line(text: str) -> str | None:
     return text[start : end.start() if end else len(text)]
 
 
-def _read_text(data: bytes, source: Source, chunk_rows: int | None = None) -> ReadResult:
+def _read_text(data: bytes, source: Source, chunk_rows: int | None = None,
+               stream_rows: int | None = None) -> ReadResult:
     """Read a .csv/.tsv file: decode, sniff the delimiter, parse with the csv module."""
     try:
         text, encoding = decode_text(data)
@@ -300,7 +303,7 @@ def _read_text(data: bytes, source: Source, chunk_rows: int | None = None) -> Re
     try:
         result = _tabulate(parsed, source, plain, chunk_rows)
         if result.streamed:
-            result.chunks = lambda: _stream(records, checked, source, plain, chunk_rows)
+            result.chunks = lambda: _stream(records, checked, source, plain, stream_rows or chunk_rows)
         else:
             checked(parsed)
     except (csv.Error, UnreadableFile) as exc:

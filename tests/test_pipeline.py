@@ -109,16 +109,16 @@ def query(url: str, sql: str) -> list[dict]:
         engine.dispose()
 
 
-@pytest.mark.parametrize("batch_rows", [200_000, 7], ids=["whole-files", "files-read-in-chunks-of-7"])
+@pytest.mark.parametrize("batch_rows", [200_000, 7], ids=["whole-files", "files-read-in-chunks-of-3"])
 def test_two_batches_and_a_rerun_give_exactly_the_true_answers(settings, batch_rows):
-    """Also with every file of more than 7 rows read, validated and loaded 7 rows at a time (as a file too
+    """Also with every file of more than 7 rows read, validated and loaded 3 rows at a time (as a file too
     big to hold is): the duplicate-key rule still judges whole files, and every figure is the same."""
     settings = dataclasses.replace(settings, batch_rows=batch_rows)
     plan = build_plan()
     written = plan.write_batch(settings.ingest_root, 1)
     report = run(settings)
     if batch_rows < 10:
-        assert sum("read in" in outcome.detail for outcome in report.outcomes) > 20
+        assert sum("chunks of at most 3 rows" in outcome.detail for outcome in report.outcomes) > 20
     truth = plan.truth(after_batch=1)
     assert_matches_truth(settings, truth)
     assert_suspects_match_truth(settings, truth, report.matching)

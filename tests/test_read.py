@@ -595,6 +595,10 @@ def test_a_file_over_chunk_rows_is_streamed_in_chunks_equal_to_the_whole(tmp_pat
     pd.testing.assert_frame_equal(pd.concat(chunks), whole)  # labels, lines, raw rows and all
     assert [len(chunk) for chunk in second] == [3, 3, 2]
     assert not read_file(path, applicants, chunk_rows=8).streamed  # not more than chunk_rows: whole
+    smaller = read_file(path, applicants, chunk_rows=3, stream_rows=2)  # streamed in chunks of its own size
+    chunks = list(smaller.chunks())
+    assert [len(chunk) for chunk in chunks] == [2, 2, 2, 2]
+    pd.testing.assert_frame_equal(pd.concat(chunks), whole)
 
 
 def test_a_broken_quote_beyond_the_first_chunk_surfaces_while_streaming(tmp_path: Path, applicants: Source) -> None:
