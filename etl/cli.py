@@ -156,9 +156,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     report = run(settings, progress=None if args.quiet else _print_progress)
     if args.timings:
-        from etl.timing import peaks, totals
+        from etl.timing import peak_rss_mb, peaks, totals
 
         args.timings.write_text(json.dumps({"stages": totals(), "peak_rss_mb_after": peaks(),
+                                            "peak_rss_mb": peak_rss_mb(),
                                             "rows_read": report.rows_read, "rows_loaded": report.rows_loaded,
                                             "files": len(report.outcomes)}))
     rate = report.rows_read / report.seconds if report.seconds else 0.0

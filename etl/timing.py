@@ -32,7 +32,19 @@ def stage(name: str) -> Iterator[None]:
 
 
 def peak_rss_mb() -> float:
-    """The process's peak resident memory so far, in MiB."""
+    """The process's peak resident memory so far, in MiB.
+
+    On Linux this is VmHWM, the high-water mark of the process's own address space: ``ru_maxrss``
+    keeps the peak of the parent across fork and exec, so a pipeline started by a bigger process
+    (a benchmark that generated the data, a scheduler's worker) would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from etl.match import DEFAULT_MAX_CLUSTER, DEFAULT_MODEL, DEFAULT_THRESHOLD, find_suspected_duplicates
 from etl.sample_people import generate_people, score
+from etl.timing import peak_rss_mb as peak_rss
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
     )
     quality = score(result, people)
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_rss_mb = peak_rss()
     figures = {
         "identity_rows": len(people.persons),
         "national_ids": result.counts["national_ids"],

@@ -4,8 +4,11 @@ when nothing is new, and files too big to hold loaded in chunks in one transacti
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from etl.config import Settings
@@ -95,3 +98,16 @@ def test_a_file_read_in_chunks_is_refused_whole_when_its_end_is_broken(tmp_path:
         engine.dispose()
     assert len([path for path in roots.archive.rglob("*") if path.is_file()]) == 1
     assert list(roots.outbox.rglob("a.csv.*.receipt.json"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="VmHWM is read from /proc (Linux)")
+def test_a_pipeline_process_reports_its_own_peak_memory_not_its_parents():
+    """A child inherits its parent's ru_maxrss across fork and exec: a benchmark that generated the
+    data, or a big scheduler worker, would otherwise be reported as the pipeline's peak."""
+    held = bytearray(400 * 2**20)
+    held[:: 4096] = b"\1" * len(held[:: 4096])  # touch every page: resident in this process
+    child = subprocess.run(
+        [sys.executable, "-c", "from etl.timing import peak_rss_mb; print(peak_rss_mb())"],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    del held
+    assert float(child.stdout) < 200, child.stdout
