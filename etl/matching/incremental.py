@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 from etl.load import insert_frame
 from etl.matching import model as models
 from etl.matching import prepare
-from etl.matching.inputs import copy_csv, identity_chunks, query_frame, refused_rows
+from etl.matching.inputs import copy_csv, identity_chunks, query_chunks, query_frame, refused_rows
 
 WORK_MEM = "256MB"  # PostgreSQL's memory per sort or hash in the matching transaction (default 4MB)
 BROAD_SHARE = 0.25  # beyond this share of identity rows recomputed, blocks are counted in DuckDB
@@ -135,16 +135,23 @@ def refresh_keys(connection: Connection, chunk_rows: int) -> int:
 
 
 def to_duckdb(connection: Connection, con: duckdb.DuckDBPyConnection, name: str, sql: str,
-              columns: list[str]) -> int:
+              columns: list[str], chunk_rows: int = 150_000) -> int:
     """Copy the query's rows into DuckDB table ``name`` (text, markers as integers); returns the rows.
 
     On PostgreSQL the rows go through COPY and a temporary CSV file that DuckDB reads itself, so
-    they are never Python objects.
+    they are never Python objects. On SQLite they go ``chunk_rows`` at a time.
     """
     select = ", ".join(f"CAST({c} AS {'BIGINT' if c in prepare.INTEGER_COLUMNS else 'VARCHAR'}) AS {c}"
                        for c in columns)
     if connection.dialect.name != "postgresql":
-        prepare.load_blocked(con, name, query_frame(connection, sql), columns)
+        staged = f"{name}_staged"
+        prepare.load_blocked(con, staged, pd.DataFrame(columns=columns), columns)
+        for chunk in query_chunks(connection, sql, chunk_rows):
+            con.register(f"{staged}_rows", chunk.astype(object).where(chunk.notna(), None))
+            con.execute(f"INSERT INTO {staged} SELECT {select} FROM {staged}_rows")
+            con.unregister(f"{staged}_rows")
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {staged} ORDER BY unique_id")
+        con.execute(f"DROP TABLE {staged}")
         return _rows(con, name)
     with tempfile.NamedTemporaryFile(suffix=".csv") as buffer:
         copy_csv(connection, sql, buffer)
@@ -220,7 +227,7 @@ def _neighbourhood_sql(connection: Connection) -> str:
             f" WHERE c.national_id IS NOT NULL OR {shares}")
 
 
-def _load_persons(connection: Connection, con: duckdb.DuckDBPyConnection, broad: bool) -> int:
+def _load_persons(connection: Connection, con: duckdb.DuckDBPyConnection, broad: bool, chunk_rows: int) -> int:
     """DuckDB table ``persons``: the recomputed rows and their neighbours, keys capped; returns its rows.
 
     ``broad``: many rows were recomputed. Then every row is copied and the blocks are counted in
@@ -229,10 +236,10 @@ def _load_persons(connection: Connection, con: duckdb.DuckDBPyConnection, broad:
     """
     columns = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, "match_pass"]
     if not broad:
-        return to_duckdb(connection, con, "persons", _neighbourhood_sql(connection), columns)
+        return to_duckdb(connection, con, "persons", _neighbourhood_sql(connection), columns, chunk_rows)
     to_duckdb(connection, con, "persons_uncapped", (
         f"SELECT {', '.join(f'm.{c}' for c in columns[:-1])}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
-        " FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id"), columns)
+        " FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id"), columns, chunk_rows)
     con.execute(
         f"CREATE OR REPLACE TABLE persons AS SELECT {', '.join(prepare.KEY_COLUMNS)},"
         f" {prepare.capped_keys(prepare.PERSON_BLOCKS, prepare.BLOCK_CAP)}, match_pass"
@@ -311,7 +318,7 @@ def score_changes(connection: Connection, *, model: dict, threshold: float, ids_
         settings = models.with_prior(model["persons_model"], models.person_prior(model, total))
         con = models.connection(threads)
         try:
-            if _load_persons(connection, con, broad=changed_ids > BROAD_SHARE * total) >= 2:
+            if _load_persons(connection, con, broad=changed_ids > BROAD_SHARE * total, chunk_rows=ids_per_pass) >= 2:
                 for current in range(passes):
                     linker = models.linker(con, models.in_pass(settings, current), "persons")
                     models.use_frequencies(linker, person_tf)
@@ -327,7 +334,7 @@ def score_changes(connection: Connection, *, model: dict, threshold: float, ids_
         con = models.connection(threads)
         try:
             columns = [*prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS, "relink"]
-            if to_duckdb(connection, con, "persons", persons, columns):
+            if to_duckdb(connection, con, "persons", persons, columns, ids_per_pass):
                 prepare.load_blocked(con, "refused", refused, columns)
                 settings = models.restricted(settings, "l.relink = 1 OR r.relink = 1")
                 linker = models.linker(con, settings, "refused", "persons")

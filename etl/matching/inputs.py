@@ -104,7 +104,7 @@ def query_frame(connection: Connection, sql: str, **params: object) -> pd.DataFr
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
-def _chunks(connection: Connection, sql: str, rows: int) -> Iterator[pd.DataFrame]:
+def query_chunks(connection: Connection, sql: str, rows: int) -> Iterator[pd.DataFrame]:
     """The query's rows, at most ``rows`` at a time (on PostgreSQL through COPY into a temporary file)."""
     if connection.dialect.name == "postgresql":
         with tempfile.TemporaryFile() as buffer:
@@ -159,7 +159,7 @@ def identity_rows(connection: Connection, only: str = "") -> pd.DataFrame:
 
 def identity_chunks(connection: Connection, only: str = "", rows: int = 200_000) -> Iterator[pd.DataFrame]:
     """:func:`identity_rows` at most ``rows`` at a time, from one query."""
-    for chunk in _chunks(connection, _identity_sql(connection, only), rows):
+    for chunk in query_chunks(connection, _identity_sql(connection, only), rows):
         yield _with_record_id(chunk)
 
 
