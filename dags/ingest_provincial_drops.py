@@ -83,20 +83,27 @@ def ingest_provincial_drops():
         from etl.orchestration import settings_from_airflow
 
         context = get_current_context()
-        paths = find(settings_from_airflow(), province=context["params"]["province"] or None,
-                     limit=conf.getint("core", "max_map_length"))
+        paths = find(
+            settings_from_airflow(),
+            province=context["params"]["province"] or None,
+            limit=conf.getint("core", "max_map_length"),
+        )
         print(f"{len(paths['first'])} ready files, {len(paths['repeat'])} repeated copies")
         context["ti"].xcom_push(key="repeat", value=paths["repeat"])
         return paths["first"]
 
-    @task(doc_md=LOAD_DOC, map_index_template="{{ task.op_kwargs['relative_path'] }}",
-          on_failure_callback=_on_load_failure)
+    @task(
+        doc_md=LOAD_DOC,
+        map_index_template="{{ task.op_kwargs['relative_path'] }}",
+        on_failure_callback=_on_load_failure,
+    )
     def load_file(relative_path: str) -> dict:
         from etl.orchestration import describe, load_one_file, settings_from_airflow
 
         context = get_current_context()
-        outcome = load_one_file(settings_from_airflow(), relative_path, run_id=context["run_id"],
-                                dry_run=context["params"]["dry_run"])
+        outcome = load_one_file(
+            settings_from_airflow(), relative_path, run_id=context["run_id"], dry_run=context["params"]["dry_run"]
+        )
         print(describe(outcome))
         return outcome
 
@@ -107,8 +114,9 @@ def ingest_provincial_drops():
         context = get_current_context()
         outcomes = []
         for relative_path in context["ti"].xcom_pull(task_ids="find_ready_files", key="repeat") or []:
-            outcome = load_one_file(settings_from_airflow(), relative_path, run_id=context["run_id"],
-                                    dry_run=context["params"]["dry_run"])
+            outcome = load_one_file(
+                settings_from_airflow(), relative_path, run_id=context["run_id"], dry_run=context["params"]["dry_run"]
+            )
             print(describe(outcome))
             outcomes.append(outcome)
         return outcomes
@@ -133,7 +141,8 @@ def ingest_provincial_drops():
 
         context = get_current_context()
         found = (context["ti"].xcom_pull(task_ids="find_ready_files") or []) + (
-            context["ti"].xcom_pull(task_ids="find_ready_files", key="repeat") or [])
+            context["ti"].xcom_pull(task_ids="find_ready_files", key="repeat") or []
+        )
         done = {o["relative_path"] for o in [*(outcomes or []), *(repeated_outcomes or [])] if o}
         failed = [path for path in found if path not in done]
         if failed:

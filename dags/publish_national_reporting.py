@@ -44,10 +44,14 @@ def _deadlines_wanted() -> bool:
     return sys.argv[1:3] != ["dags", "test"]
 
 
-DEADLINE = None if not _deadlines_wanted() else DeadlineAlert(
-    reference=DeadlineReference.DAGRUN_QUEUED_AT,
-    interval=dt.timedelta(minutes=30),
-    callback=AsyncCallback("etl.alerts.on_publish_deadline", kwargs={"dag_id": "publish_national_reporting"}),
+DEADLINE = (
+    None
+    if not _deadlines_wanted()
+    else DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=dt.timedelta(minutes=30),
+        callback=AsyncCallback("etl.alerts.on_publish_deadline", kwargs={"dag_id": "publish_national_reporting"}),
+    )
 )
 
 

@@ -29,11 +29,17 @@ def on_file_task_failure(context: dict) -> None:
     log.error(
         "mashaghel: loading %s (province %s) failed after %s tries: %s. The file stays in the ingest folder; "
         "clear this task to retry it.",
-        relative_path, province, getattr(ti, "try_number", "?"), context.get("exception"),
+        relative_path,
+        province,
+        getattr(ti, "try_number", "?"),
+        context.get("exception"),
     )
 
 
 async def on_publish_deadline(context: dict, **kwargs: object) -> None:
     """The national publish did not finish in time."""
-    log.error("mashaghel: publish_national_reporting missed its deadline (%s); context: %s", kwargs,
-              {k: context.get(k) for k in ("dag_run", "deadline") if k in context})
+    log.error(
+        "mashaghel: publish_national_reporting missed its deadline (%s); context: %s",
+        kwargs,
+        {k: context.get(k) for k in ("dag_run", "deadline") if k in context},
+    )

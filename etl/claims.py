@@ -163,8 +163,10 @@ class Claims:
         while not self._stop.wait(interval):
             try:
                 with self.engine.begin() as connection:
-                    connection.execute(sa.text(f"UPDATE file_claim SET heartbeat_at = {_now_sql(connection)}"
-                                               " WHERE holder = :h"), {"h": self.holder})
+                    connection.execute(
+                        sa.text(f"UPDATE file_claim SET heartbeat_at = {_now_sql(connection)} WHERE holder = :h"),
+                        {"h": self.holder},
+                    )
             except sa.exc.SQLAlchemyError as error:  # the next beat tries again
                 log.debug("claim heartbeat failed: %s", error)
 
@@ -187,25 +189,34 @@ class Claims:
         with self.engine.begin() as connection:
             now = warehouse_now(connection)
             values = {"k": key, "p": relative_path, "r": self.run_id, "h": self.holder, "t": token, "now": now}
-            inserted = connection.execute(sa.text(
-                "INSERT INTO file_claim (claim_key, relative_path, run_id, holder, token, claimed_at, heartbeat_at)"
-                " VALUES (:k, :p, :r, :h, :t, :now, :now) ON CONFLICT (claim_key) DO NOTHING"), values)
+            inserted = connection.execute(
+                sa.text(
+                    "INSERT INTO file_claim (claim_key, relative_path, run_id, holder, token, claimed_at, heartbeat_at)"
+                    " VALUES (:k, :p, :r, :h, :t, :now, :now) ON CONFLICT (claim_key) DO NOTHING"
+                ),
+                values,
+            )
             if inserted.rowcount != 1:
-                held = connection.execute(sa.text(
-                    "SELECT holder, token, heartbeat_at, run_id FROM file_claim WHERE claim_key = :k"), values).first()
+                held = connection.execute(
+                    sa.text("SELECT holder, token, heartbeat_at, run_id FROM file_claim WHERE claim_key = :k"), values
+                ).first()
                 if held is not None and not self._stale(held.holder, held.heartbeat_at, now):
                     return None
-                taken = connection.execute(sa.text(
-                    "UPDATE file_claim SET relative_path = :p, run_id = :r, holder = :h, token = :t,"
-                    " claimed_at = :now, heartbeat_at = :now WHERE claim_key = :k AND token = :old"),
-                    {**values, "old": held.token if held is not None else ""})
+                taken = connection.execute(
+                    sa.text(
+                        "UPDATE file_claim SET relative_path = :p, run_id = :r, holder = :h, token = :t,"
+                        " claimed_at = :now, heartbeat_at = :now WHERE claim_key = :k AND token = :old"
+                    ),
+                    {**values, "old": held.token if held is not None else ""},
+                )
                 if taken.rowcount != 1:
                     return None
                 log.warning("took over the claim on %s from run %s, which died", relative_path or key, held.run_id)
         return Claim(key, token)
 
-    def wait_for(self, key: str, relative_path: str | None = None, seconds: float | None = None,
-                 poll: float = 0.25) -> Claim | None:
+    def wait_for(
+        self, key: str, relative_path: str | None = None, seconds: float | None = None, poll: float = 0.25
+    ) -> Claim | None:
         """Take the claim, waiting while a live run holds it, at most ``seconds`` (None: until it is free)."""
         deadline = None if seconds is None else time.monotonic() + seconds
         while True:
@@ -218,15 +229,19 @@ class Claims:
         """Give the claim back (when the warehouse does not answer, it goes stale instead)."""
         try:
             with self.engine.begin() as connection:
-                connection.execute(sa.text("DELETE FROM file_claim WHERE claim_key = :k AND token = :t"),
-                                   {"k": claim.key, "t": claim.token})
+                connection.execute(
+                    sa.text("DELETE FROM file_claim WHERE claim_key = :k AND token = :t"),
+                    {"k": claim.key, "t": claim.token},
+                )
         except sa.exc.SQLAlchemyError as error:
             log.warning("claim on %s not released (%s); it is taken over as stale", claim.key, error)
 
 
 def confirm(connection: Connection, claim: Claim) -> None:
     """Inside the transaction that commits a file: raise ClaimLost unless the claim is still ours."""
-    still = connection.execute(sa.text(f"UPDATE file_claim SET heartbeat_at = {_now_sql(connection)}"
-                                       " WHERE claim_key = :k AND token = :t"), {"k": claim.key, "t": claim.token})
+    still = connection.execute(
+        sa.text(f"UPDATE file_claim SET heartbeat_at = {_now_sql(connection)} WHERE claim_key = :k AND token = :t"),
+        {"k": claim.key, "t": claim.token},
+    )
     if still.rowcount != 1:
         raise ClaimLost(f"the claim on {claim.key} was taken over by another run")

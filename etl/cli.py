@@ -11,23 +11,33 @@ from etl.config import DEFAULTS, env_name
 
 
 def _add_warehouse(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--warehouse", help=f"SQLAlchemy URL; env {env_name('warehouse')}; "
-                        f"default {DEFAULTS['warehouse']}")
+    parser.add_argument(
+        "--warehouse", help=f"SQLAlchemy URL; env {env_name('warehouse')}; default {DEFAULTS['warehouse']}"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m etl", description="Mashaghel: provincial drops to the "
-                                     "national home-business warehouse.")
+    parser = argparse.ArgumentParser(
+        prog="python -m etl", description="Mashaghel: provincial drops to the national home-business warehouse."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="read, validate and load every ready file, resolve people, publish")
     for option in ("ingest_root", "archive_root", "outbox_root"):
-        run.add_argument(f"--{option.replace('_', '-')}", dest=option, type=Path,
-                         help=f"env {env_name(option)}; default {DEFAULTS[option]}")
+        run.add_argument(
+            f"--{option.replace('_', '-')}",
+            dest=option,
+            type=Path,
+            help=f"env {env_name(option)}; default {DEFAULTS[option]}",
+        )
     _add_warehouse(run)
-    run.add_argument("--settle-seconds", dest="settle_seconds", type=float,
-                     help=f"leave files modified less than this long ago (0 = off); env "
-                     f"{env_name('settle_seconds')}; default {DEFAULTS['settle_seconds']}")
+    run.add_argument(
+        "--settle-seconds",
+        dest="settle_seconds",
+        type=float,
+        help=f"leave files modified less than this long ago (0 = off); env "
+        f"{env_name('settle_seconds')}; default {DEFAULTS['settle_seconds']}",
+    )
     run.add_argument("--quiet", action="store_true", help="no per-file progress lines")
     run.add_argument("--timings", type=Path, help="write seconds per stage, rows and files as JSON here")
 
@@ -72,11 +82,19 @@ def _print_progress(done: int, total: int, outcome, seconds: float) -> None:
 
 
 def print_province_summary(rows: list[dict]) -> None:
-    columns = ("persons", "registrations", "multi_registration_persons", "loans", "loan_amount_rial",
-               "borrowers", "trained_persons", "loan_only_persons", "unregistered_borrowers",
-               "suspected_duplicate_persons")
-    short = ("persons", "regs", "multi", "loans", "amount_rial", "borrowers", "trained", "loan_only", "unreg",
-             "dup_id")
+    columns = (
+        "persons",
+        "registrations",
+        "multi_registration_persons",
+        "loans",
+        "loan_amount_rial",
+        "borrowers",
+        "trained_persons",
+        "loan_only_persons",
+        "unregistered_borrowers",
+        "suspected_duplicate_persons",
+    )
+    short = ("persons", "regs", "multi", "loans", "amount_rial", "borrowers", "trained", "loan_only", "unreg", "dup_id")
     print(f"{'province':<34}" + "".join(f"{h:>{18 if h == 'amount_rial' else 10}}" for h in short))
     totals = dict.fromkeys(columns, 0)
     for row in rows:
@@ -84,8 +102,10 @@ def print_province_summary(rows: list[dict]) -> None:
         print(f"{label:<34}" + "".join(f"{row[c]:>{18 if c == 'loan_amount_rial' else 10},}" for c in columns))
         for c in columns:
             totals[c] += row[c]
-    print(f"{'Iran (all provinces)':<34}" + "".join(
-        f"{totals[c]:>{18 if c == 'loan_amount_rial' else 10},}" for c in columns))
+    print(
+        f"{'Iran (all provinces)':<34}"
+        + "".join(f"{totals[c]:>{18 if c == 'loan_amount_rial' else 10},}" for c in columns)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,22 +171,35 @@ def _run(args: argparse.Namespace) -> int:
     from etl.pipeline import run
 
     settings = Settings.resolve(
-        ingest_root=args.ingest_root, archive_root=args.archive_root, outbox_root=args.outbox_root,
-        warehouse=args.warehouse, settle_seconds=args.settle_seconds,
+        ingest_root=args.ingest_root,
+        archive_root=args.archive_root,
+        outbox_root=args.outbox_root,
+        warehouse=args.warehouse,
+        settle_seconds=args.settle_seconds,
     )
     report = run(settings, progress=None if args.quiet else _print_progress)
     if args.timings:
         from etl.timing import peak_rss_mb, peaks, totals
 
-        args.timings.write_text(json.dumps({"stages": totals(), "peak_rss_mb_after": peaks(),
-                                            "peak_rss_mb": peak_rss_mb(),
-                                            "rows_read": report.rows_read, "rows_loaded": report.rows_loaded,
-                                            "files": len(report.outcomes)}))
+        args.timings.write_text(
+            json.dumps(
+                {
+                    "stages": totals(),
+                    "peak_rss_mb_after": peaks(),
+                    "peak_rss_mb": peak_rss_mb(),
+                    "rows_read": report.rows_read,
+                    "rows_loaded": report.rows_loaded,
+                    "files": len(report.outcomes),
+                }
+            )
+        )
     rate = report.rows_read / report.seconds if report.seconds else 0.0
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.statuses().items())) or "no files"
-    print(f"{report.files_found} files ({statuses}); {report.rows_read:,} rows read, {report.rows_loaded:,} "
-          f"loaded in {report.seconds:.1f} s ({rate:,.0f} rows/s); receipts in {settings.outbox_root}",
-          file=sys.stderr)
+    print(
+        f"{report.files_found} files ({statuses}); {report.rows_read:,} rows read, {report.rows_loaded:,} "
+        f"loaded in {report.seconds:.1f} s ({rate:,.0f} rows/s); receipts in {settings.outbox_root}",
+        file=sys.stderr,
+    )
     if report.matching and not report.matching["published"]:
         print(f"error: {report.matching['detail']}", file=sys.stderr)
         return 1

@@ -62,8 +62,11 @@ def _column_names(first_cell: str) -> list[tuple[str | None, str, str]]:
 def _meaning(cells: list[str], header: list[str]) -> str:
     """The meaning cell, with a unit or values cell in brackets when the table has one."""
     meaning = _plain(cells[-1])
-    extras = [_plain(cell) for title, cell in zip(header[1:-1], cells[1:-1], strict=True)
-              if title in ("unit", "unit / values") and _plain(cell)]
+    extras = [
+        _plain(cell)
+        for title, cell in zip(header[1:-1], cells[1:-1], strict=True)
+        if title in ("unit", "unit / values") and _plain(cell)
+    ]
     return f"{meaning} [{'; '.join(extras)}]" if extras else meaning
 
 

@@ -152,5 +152,12 @@ def locate(ingest_root: Path, relative_path: str) -> DroppedFile | None:
     if not is_link and not stat.S_ISREG(info.st_mode):
         return None
     province, source, reason = _place(relative.parts, is_link)
-    return DroppedFile(path=path, relative_path=relative.as_posix(), province_code=province, source=source,
-                       place_reason=reason, size=info.st_size, mtime=info.st_mtime)
+    return DroppedFile(
+        path=path,
+        relative_path=relative.as_posix(),
+        province_code=province,
+        source=source,
+        place_reason=reason,
+        size=info.st_size,
+        mtime=info.st_mtime,
+    )

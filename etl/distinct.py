@@ -23,8 +23,9 @@ def _pattern(already: str) -> re.Pattern:
     return re.compile(already)
 
 
-def map_distinct(values: pd.Series, func: Callable[[str], object], dtype: str | None = None,
-                 already: str | None = None) -> pd.Series:
+def map_distinct(
+    values: pd.Series, func: Callable[[str], object], dtype: str | None = None, already: str | None = None
+) -> pd.Series:
     """``func`` of every non-missing value, computed once per distinct value; missing stays missing.
 
     Distinct values that fully match the regular expression ``already`` are their own result.

@@ -56,8 +56,7 @@ class ColumnValuesIranianMobile(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs) -> pd.Series:
-        return passes_distinct(column, lambda value: clean_mobile(value) is not None,
-                               already=CANONICAL_MOBILE)
+        return passes_distinct(column, lambda value: clean_mobile(value) is not None, already=CANONICAL_MOBILE)
 
 
 class ExpectColumnValuesToBeIranianMobiles(ColumnMapExpectation):

@@ -42,21 +42,74 @@ SUMMARY_LABELS = {
 LINEAGE_LABELS = {"file_name": "فایل", "line_number": "سطر"}
 # Sheet name -> (source, table, columns in order; the contract's Persian header names them).
 RECORD_SHEETS = {
-    "متقاضیان": ("applicants", "registration", (
-        "application_id", "national_id", "first_name", "last_name", "father_name", "gender", "birth_date",
-        "mobile", "county", "business_category", "registered_at", "supporter_id")),
-    "تسهیلات": ("loans", "loan", (
-        "bank", "loan_id", "national_id", "first_name", "last_name", "loan_type", "amount_rial", "approved_at",
-        "disbursed_at", "status")),
-    "آموزش": ("training", "training_enrollment", (
-        "enrollment_id", "national_id", "first_name", "last_name", "course_title", "course_type", "provider",
-        "hours", "start_date", "end_date", "completed")),
+    "متقاضیان": (
+        "applicants",
+        "registration",
+        (
+            "application_id",
+            "national_id",
+            "first_name",
+            "last_name",
+            "father_name",
+            "gender",
+            "birth_date",
+            "mobile",
+            "county",
+            "business_category",
+            "registered_at",
+            "supporter_id",
+        ),
+    ),
+    "تسهیلات": (
+        "loans",
+        "loan",
+        (
+            "bank",
+            "loan_id",
+            "national_id",
+            "first_name",
+            "last_name",
+            "loan_type",
+            "amount_rial",
+            "approved_at",
+            "disbursed_at",
+            "status",
+        ),
+    ),
+    "آموزش": (
+        "training",
+        "training_enrollment",
+        (
+            "enrollment_id",
+            "national_id",
+            "first_name",
+            "last_name",
+            "course_title",
+            "course_type",
+            "provider",
+            "hours",
+            "start_date",
+            "end_date",
+            "completed",
+        ),
+    ),
 }
 REFUSED_SHEET = "ردشده"
-REFUSED_COLUMNS = {"file_name": "فایل", "source": "نوع", "line_number": "سطر", "reasons_fa": "دلایل",
-                   "reasons": "کد دلایل", "row_as_sent": "سطر ارسالی"}
-ENUMS = {"gender": "gender", "loan_type": "loan_type", "status": "loan_status", "course_type": "course_type",
-         "completed": "yes_no"}
+REFUSED_COLUMNS = {
+    "file_name": "فایل",
+    "source": "نوع",
+    "line_number": "سطر",
+    "reasons_fa": "دلایل",
+    "reasons": "کد دلایل",
+    "row_as_sent": "سطر ارسالی",
+}
+ENUMS = {
+    "gender": "gender",
+    "loan_type": "loan_type",
+    "status": "loan_status",
+    "course_type": "course_type",
+    "completed": "yes_no",
+}
 
 
 class ExportError(RuntimeError):
@@ -99,8 +152,9 @@ def _records(engine: Engine, province: str, source: str, table: str, columns: tu
         if kind == "date":
             frame[column] = _jalali(frame[column])
         elif column in ENUMS:
-            values = frame[column].astype(bool).map({True: "yes", False: "no"}) if column == "completed" \
-                else frame[column]
+            values = (
+                frame[column].astype(bool).map({True: "yes", False: "no"}) if column == "completed" else frame[column]
+            )
             frame[column] = values.map(_persian_enum(ENUMS[column]))
     return frame.rename(columns={c: _persian_label(source, c) for c in columns} | LINEAGE_LABELS)
 
@@ -114,15 +168,19 @@ def _refused(engine: Engine, province: str) -> pd.DataFrame:
     with engine.connect() as connection:
         frame = pd.read_sql(query, connection, params={"p": province})
     frame["reasons_fa"] = frame["reasons"].map(
-        lambda codes: "؛ ".join(rc.DESCRIPTIONS[c][0] if c in rc.DESCRIPTIONS else c for c in codes.split(";")))
+        lambda codes: "؛ ".join(rc.DESCRIPTIONS[c][0] if c in rc.DESCRIPTIONS else c for c in codes.split(";"))
+    )
     frame["row_as_sent"] = frame.pop("raw").map(lambda raw: " | ".join(str(cell) for cell in json.loads(raw)))
     return frame[list(REFUSED_COLUMNS)].rename(columns=REFUSED_COLUMNS)
 
 
 def _summary(engine: Engine, province: str) -> pd.DataFrame:
     with engine.connect() as connection:
-        row = connection.execute(sa.text("SELECT * FROM rpt_province_summary WHERE province_code = :p"),
-                                 {"p": province}).mappings().first()
+        row = (
+            connection.execute(sa.text("SELECT * FROM rpt_province_summary WHERE province_code = :p"), {"p": province})
+            .mappings()
+            .first()
+        )
     if row is None:
         raise ExportError(f"{province} is not a province code (IR-00 … IR-30)")
     return pd.DataFrame({"شاخص": list(SUMMARY_LABELS.values()), "مقدار": [row[k] for k in SUMMARY_LABELS]})

@@ -20,8 +20,16 @@ import os
 import signal
 
 ENV = "MASHAGHEL_FAULT_POINT"
-POINTS = ("after_sightings", "after_read", "before_commit", "after_commit", "after_receipt", "after_archive",
-          "during_resolve", "during_publish")
+POINTS = (
+    "after_sightings",
+    "after_read",
+    "before_commit",
+    "after_commit",
+    "after_receipt",
+    "after_archive",
+    "during_resolve",
+    "during_publish",
+)
 
 
 def _parse(spec: str | None) -> tuple[str, int] | None:

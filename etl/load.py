@@ -39,34 +39,76 @@ TABLES: dict[str, TableSpec] = {
         table="registration",
         key=("province_code", "application_key"),
         columns=(
-            "province_code", "application_key", "application_id", "national_id", "person_pseudonym",
-            "first_name", "last_name", "father_name", "gender", *_dates("birth_date"), "mobile", "county",
-            "business_category", *_dates("registered_at"), "supporter_id", *LINEAGE,
+            "province_code",
+            "application_key",
+            "application_id",
+            "national_id",
+            "person_pseudonym",
+            "first_name",
+            "last_name",
+            "father_name",
+            "gender",
+            *_dates("birth_date"),
+            "mobile",
+            "county",
+            "business_category",
+            *_dates("registered_at"),
+            "supporter_id",
+            *LINEAGE,
         ),
     ),
     "loans": TableSpec(
         table="loan",
         key=("bank_key", "loan_key"),
         columns=(
-            "bank_key", "loan_key", "bank", "loan_id", "province_code", "national_id", "person_pseudonym",
-            "first_name", "last_name", "loan_type", "amount_rial", *_dates("approved_at", "disbursed_at", "loan_date"),
-            "status", *LINEAGE,
+            "bank_key",
+            "loan_key",
+            "bank",
+            "loan_id",
+            "province_code",
+            "national_id",
+            "person_pseudonym",
+            "first_name",
+            "last_name",
+            "loan_type",
+            "amount_rial",
+            *_dates("approved_at", "disbursed_at", "loan_date"),
+            "status",
+            *LINEAGE,
         ),
     ),
     "training": TableSpec(
         table="training_enrollment",
         key=("province_code", "enrollment_key"),
         columns=(
-            "province_code", "enrollment_key", "enrollment_id", "national_id", "person_pseudonym",
-            "first_name", "last_name", "course_title", "course_type", "provider", "hours",
-            *_dates("start_date", "end_date"), "completed", *LINEAGE,
+            "province_code",
+            "enrollment_key",
+            "enrollment_id",
+            "national_id",
+            "person_pseudonym",
+            "first_name",
+            "last_name",
+            "course_title",
+            "course_type",
+            "provider",
+            "hours",
+            *_dates("start_date", "end_date"),
+            "completed",
+            *LINEAGE,
         ),
     ),
 }
 
 
-def records_frame(accepted: pd.DataFrame, source: Source, province_code: str, file_id: int,
-                  file_seq: int, extra: pd.Series, pseudonym_key: bytes) -> pd.DataFrame:
+def records_frame(
+    accepted: pd.DataFrame,
+    source: Source,
+    province_code: str,
+    file_id: int,
+    file_seq: int,
+    extra: pd.Series,
+    pseudonym_key: bytes,
+) -> pd.DataFrame:
     """The accepted rows shaped as the source's table, in its column order, with person pseudonyms."""
     spec = TABLES[source.name]
     rows = accepted.copy()
@@ -166,9 +208,13 @@ def upsert_records(connection: Connection, source: Source, records: pd.DataFrame
         same_key = " AND ".join(f"{column} = ?" for column in spec.key)
         connection.exec_driver_sql(
             f"INSERT INTO person_pending (national_id) SELECT national_id FROM {spec.table}"
-            f" WHERE {same_key} AND national_id <> ?", _tuples(records[[*spec.key, "national_id"]]))
-        connection.exec_driver_sql("INSERT INTO person_pending (national_id) VALUES (?)",
-                                   [(national_id,) for national_id in records["national_id"].unique()])
+            f" WHERE {same_key} AND national_id <> ?",
+            _tuples(records[[*spec.key, "national_id"]]),
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO person_pending (national_id) VALUES (?)",
+            [(national_id,) for national_id in records["national_id"].unique()],
+        )
         placeholders = ", ".join("?" for _ in spec.columns)
         connection.exec_driver_sql(_upsert_sql(spec, f"VALUES ({placeholders})"), _tuples(records))
 

@@ -356,7 +356,12 @@ def find_suspected_duplicates(
 
 
 def merge_changes(
-    scored: Scored, kept: pd.DataFrame, *, threshold: float, max_cluster: int, model_path: Path | str,
+    scored: Scored,
+    kept: pd.DataFrame,
+    *,
+    threshold: float,
+    max_cluster: int,
+    model_path: Path | str,
     started: float,
 ) -> MatchResult:
     """The pairs after an incremental match: the ``kept`` pairs of two untouched national IDs and the
@@ -370,15 +375,28 @@ def merge_changes(
     ids = pd.concat([pairs["national_id_l"], pairs["national_id_r"]], ignore_index=True)
     clusters = _clusters(ids, pairs)
     pairs["cluster_id"] = pairs["national_id_l"].map(clusters.set_index("national_id")["cluster_id"])
-    links = (_links(scored.links, scored.refused, scored.refused) if len(scored.links)
-             else pd.DataFrame(columns=LINK_COLUMNS))
+    links = (
+        _links(scored.links, scored.refused, scored.refused)
+        if len(scored.links)
+        else pd.DataFrame(columns=LINK_COLUMNS)
+    )
     largest = int(clusters["cluster_size"].max()) if len(clusters) else int(scored.identity_rows > 0)
     result = MatchResult(
-        pairs=pairs, refused_links=links[LINK_COLUMNS], clusters=clusters, comparisons=scored.comparisons,
-        refused_comparisons=scored.refused_comparisons, largest_cluster=largest, threshold=threshold,
-        max_cluster=max_cluster, model=Path(model_path).name, seconds=time.perf_counter() - started,
-        counts={"identity_rows": scored.identity_rows, "national_ids": scored.changed_ids,
-                "refused_rows": len(scored.refused)},
+        pairs=pairs,
+        refused_links=links[LINK_COLUMNS],
+        clusters=clusters,
+        comparisons=scored.comparisons,
+        refused_comparisons=scored.refused_comparisons,
+        largest_cluster=largest,
+        threshold=threshold,
+        max_cluster=max_cluster,
+        model=Path(model_path).name,
+        seconds=time.perf_counter() - started,
+        counts={
+            "identity_rows": scored.identity_rows,
+            "national_ids": scored.changed_ids,
+            "refused_rows": len(scored.refused),
+        },
     )
     if result.largest_cluster > max_cluster:
         raise ClusterTooLarge(result)

@@ -63,8 +63,12 @@ def valid_national_id_series(values: pd.Series) -> pd.Series:
     ten_digits = text.str.fullmatch(_TEN_DIGITS.pattern).fillna(False).to_numpy(dtype=bool)
     valid = np.zeros(len(values), dtype=bool)
     if ten_digits.any():
-        digits = (np.frombuffer("".join(text[ten_digits].tolist()).encode("ascii"), dtype=np.uint8)
-                  .reshape(-1, 10).astype(np.int64) - 48)
+        digits = (
+            np.frombuffer("".join(text[ten_digits].tolist()).encode("ascii"), dtype=np.uint8)
+            .reshape(-1, 10)
+            .astype(np.int64)
+            - 48
+        )
         repeated = (digits == digits[:, :1]).all(axis=1)
         valid[ten_digits] = (digits[:, 9] == check_digits(digits[:, :9])) & ~repeated
     return pd.Series(valid, index=values.index)

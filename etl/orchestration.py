@@ -141,9 +141,11 @@ def describe(outcome: dict) -> str:
         return f"{outcome['relative_path']}: gone (taken by another run or still being written)"
     refused = ", ".join(f"{k} {v}" for k, v in sorted(outcome["rejected_by_reason"].items()))
     reason = outcome.get("file_reason") or refused
-    return (f"{outcome['relative_path']} [{outcome['province_code'] or '_'}/{outcome['source'] or '_'}]: "
-            f"{outcome['status']}, read {outcome['rows_read']}, loaded {outcome['rows_loaded']}, "
-            f"refused {outcome['rows_rejected']}" + (f" ({reason})" if reason else ""))
+    return (
+        f"{outcome['relative_path']} [{outcome['province_code'] or '_'}/{outcome['source'] or '_'}]: "
+        f"{outcome['status']}, read {outcome['rows_read']}, loaded {outcome['rows_loaded']}, "
+        f"refused {outcome['rows_rejected']}" + (f" ({reason})" if reason else "")
+    )
 
 
 def run_totals(outcomes: list[dict]) -> dict:

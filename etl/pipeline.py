@@ -115,8 +115,9 @@ def record_sightings(engine: Engine, files: list[DroppedFile], now: dt.datetime)
     hashed = {f.relative_path: file_sha256(f) for f in files if not still_being_written(f)}
     with engine.begin() as connection:
         lock_table(connection, "ingest_sighting")  # concurrent runs number their sightings one after the other
-        next_seq = int(connection.execute(sa.text("SELECT COALESCE(MAX(seen_seq), 0) FROM ingest_sighting"))
-                       .scalar_one()) + 1
+        next_seq = (
+            int(connection.execute(sa.text("SELECT COALESCE(MAX(seen_seq), 0) FROM ingest_sighting")).scalar_one()) + 1
+        )
         sightings: dict[str, Sighting] = {}
         for dropped in files:
             sha = hashed.get(dropped.relative_path)
@@ -168,8 +169,15 @@ class PreparedFile:
         return 0 if self.frame is None else len(self.frame)
 
 
-def prepare_file(engine: Engine, settings: Settings, dropped: DroppedFile, sighting: Sighting, run_id: str,
-                 dry_run: bool = False, claim: Claim | None = None) -> PreparedFile | FileOutcome:
+def prepare_file(
+    engine: Engine,
+    settings: Settings,
+    dropped: DroppedFile,
+    sighting: Sighting,
+    run_id: str,
+    dry_run: bool = False,
+    claim: Claim | None = None,
+) -> PreparedFile | FileOutcome:
     """Decide a file up to validation: its outcome when that is already known, else its normalised rows.
 
     A file that loads no rows (misplaced, resent, unreadable, empty) is recorded and
@@ -177,10 +185,7 @@ def prepare_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
     """
     with engine.connect() as connection:
         pending = connection.execute(
-            sa.text(
-                "SELECT file_id FROM ingest_file WHERE relative_path = :p AND sha256 = :s"
-                " AND archived_at IS NULL"
-            ),
+            sa.text("SELECT file_id FROM ingest_file WHERE relative_path = :p AND sha256 = :s AND archived_at IS NULL"),
             {"p": dropped.relative_path, "s": sighting.sha256},
         ).scalar()
     if pending is not None and not dry_run:
@@ -198,46 +203,73 @@ def prepare_file(engine: Engine, settings: Settings, dropped: DroppedFile, sight
     manifest = _manifest(settings, dropped, sighting, outcome, run_id)
     if dropped.place_reason:
         outcome.file_reason = dropped.place_reason
-        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run,
-                                    claim=claim)
+        return _record_without_rows(
+            engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run, claim=claim
+        )
 
     identity = f"{dropped.province_code}|{dropped.source}|{sighting.sha256}"
     if _identity_taken(engine, identity):
         outcome.status, outcome.file_reason = rc.STATUS_DUPLICATE, rc.DUPLICATE_FILE
-        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run,
-                                    claim=claim)
+        return _record_without_rows(
+            engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run, claim=claim
+        )
 
     source = contract()[dropped.source]
     with stage("read"):
         result = read_file(dropped.path, source, chunk_rows=settings.batch_rows, stream_rows=settings.stream_rows)
     fault_point("after_read")
-    manifest.update(encoding=result.encoding, delimiter=result.delimiter,
-                    header=json.dumps(result.header, ensure_ascii=False), detail=result.detail)
+    manifest.update(
+        encoding=result.encoding,
+        delimiter=result.delimiter,
+        header=json.dumps(result.header, ensure_ascii=False),
+        detail=result.detail,
+    )
     outcome.detail = result.detail
     if result.reason:
         outcome.file_reason = result.reason
-        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=identity,
-                                    dry_run=dry_run, claim=claim)
+        return _record_without_rows(
+            engine, settings, dropped, outcome, manifest, identity=identity, dry_run=dry_run, claim=claim
+        )
     if result.streamed:
-        return PreparedFile(dropped=dropped, sighting=sighting, source=source, outcome=outcome, manifest=manifest,
-                            identity=identity, frame=None, normalised=None, claim=claim, chunks=result.chunks,
-                            header_line=result.header_line)
+        return PreparedFile(
+            dropped=dropped,
+            sighting=sighting,
+            source=source,
+            outcome=outcome,
+            manifest=manifest,
+            identity=identity,
+            frame=None,
+            normalised=None,
+            claim=claim,
+            chunks=result.chunks,
+            header_line=result.header_line,
+        )
     if result.empty or result.frame is None or result.frame.empty:
         outcome.status = rc.STATUS_EMPTY
-        return _record_without_rows(engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run,
-                                    claim=claim)
+        return _record_without_rows(
+            engine, settings, dropped, outcome, manifest, identity=None, dry_run=dry_run, claim=claim
+        )
 
     frame = result.frame
-    return PreparedFile(dropped=dropped, sighting=sighting, source=source, outcome=outcome, manifest=manifest,
-                        identity=identity, frame=frame, normalised=_normalised(frame, source, dropped, outcome),
-                        claim=claim)
+    return PreparedFile(
+        dropped=dropped,
+        sighting=sighting,
+        source=source,
+        outcome=outcome,
+        manifest=manifest,
+        identity=identity,
+        frame=frame,
+        normalised=_normalised(frame, source, dropped, outcome),
+        claim=claim,
+    )
 
 
 def _normalised(frame: pd.DataFrame, source: Source, dropped: DroppedFile, outcome: FileOutcome) -> pd.DataFrame:
     """The well-formed rows of a file (or chunk), normalised."""
     with stage("normalise"):
-        return normalise(frame.loc[~frame["_malformed"].astype(bool)], source, dropped.province_code,
-                         outcome.received_on)
+        return normalise(
+            frame.loc[~frame["_malformed"].astype(bool)], source, dropped.province_code, outcome.received_on
+        )
 
 
 def validate_prepared(batch: list[PreparedFile]) -> list[ValidationOutcome]:
@@ -251,8 +283,14 @@ def validate_prepared(batch: list[PreparedFile]) -> list[ValidationOutcome]:
         return validate_many([prepared.normalised for prepared in batch], batch[0].source)
 
 
-def load_prepared(engine: Engine, settings: Settings, prepared: PreparedFile, validated: ValidationOutcome,
-                  run_id: str, dry_run: bool = False) -> FileOutcome:
+def load_prepared(
+    engine: Engine,
+    settings: Settings,
+    prepared: PreparedFile,
+    validated: ValidationOutcome,
+    run_id: str,
+    dry_run: bool = False,
+) -> FileOutcome:
     """Load a validated file in one transaction (manifest, records, refused rows), then receipt and archive it."""
     outcome, frame = prepared.outcome, prepared.frame
     rejected = _refused_rows(frame, validated)
@@ -271,8 +309,9 @@ def load_prepared(engine: Engine, settings: Settings, prepared: PreparedFile, va
     return finish_file(engine, settings, file_id, prepared.dropped)
 
 
-def load_streamed(engine: Engine, settings: Settings, prepared: PreparedFile, run_id: str,
-                  dry_run: bool = False) -> FileOutcome:
+def load_streamed(
+    engine: Engine, settings: Settings, prepared: PreparedFile, run_id: str, dry_run: bool = False
+) -> FileOutcome:
     """Load a file too big to hold, chunk by chunk, in one transaction; then receipt and archive it.
 
     A first pass over the file keeps only fingerprints of the rows that pass the row
@@ -300,9 +339,11 @@ def load_streamed(engine: Engine, settings: Settings, prepared: PreparedFile, ru
                 with stage("load"):
                     _load_rows(connection, settings, prepared, file_id, frame, validated, rejected)
         malformed = outcome.rejected_by_reason.get(rc.MALFORMED_ROW, 0)
-        outcome.detail = (f"{outcome.rows_read} data rows, header on line {prepared.header_line},"
-                          f" read in {chunks} chunks of at most {settings.stream_rows:,} rows"
-                          + (f", {malformed} malformed" if malformed else ""))
+        outcome.detail = (
+            f"{outcome.rows_read} data rows, header on line {prepared.header_line},"
+            f" read in {chunks} chunks of at most {settings.stream_rows:,} rows"
+            + (f", {malformed} malformed" if malformed else "")
+        )
 
     try:
         prints = []
@@ -317,19 +358,30 @@ def load_streamed(engine: Engine, settings: Settings, prepared: PreparedFile, ru
         with _file_transaction(engine, prepared.claim) as connection:
             file_id = insert_manifest(connection, {**prepared.manifest, "identity": prepared.identity})
             each_chunk(connection, file_id, duplicates)
-            connection.execute(sa.text(
-                "UPDATE ingest_file SET status = :status, rows_read = :rows_read, rows_loaded = :rows_loaded,"
-                " rows_rejected = :rows_rejected, rejected_by_reason = :rejected_by_reason,"
-                " warnings_by_reason = :warnings_by_reason, detail = :detail WHERE file_id = :file_id"),
-                {**_counts(outcome), "detail": outcome.detail, "file_id": file_id})
+            connection.execute(
+                sa.text(
+                    "UPDATE ingest_file SET status = :status, rows_read = :rows_read, rows_loaded = :rows_loaded,"
+                    " rows_rejected = :rows_rejected, rejected_by_reason = :rejected_by_reason,"
+                    " warnings_by_reason = :warnings_by_reason, detail = :detail WHERE file_id = :file_id"
+                ),
+                {**_counts(outcome), "detail": outcome.detail, "file_id": file_id},
+            )
             fault_point("before_commit")
     except UnreadableFile as error:
         outcome.file_reason, outcome.detail = rc.UNREADABLE, str(error)
         outcome.status = rc.STATUS_REJECTED
         outcome.rows_read = outcome.rows_rejected = outcome.rows_loaded = 0
         outcome.rejected_by_reason, outcome.warnings_by_reason = {}, {}
-        return _record_without_rows(engine, settings, prepared.dropped, outcome, prepared.manifest,
-                                    identity=prepared.identity, dry_run=dry_run, claim=prepared.claim)
+        return _record_without_rows(
+            engine,
+            settings,
+            prepared.dropped,
+            outcome,
+            prepared.manifest,
+            identity=prepared.identity,
+            dry_run=dry_run,
+            claim=prepared.claim,
+        )
     except sa.exc.IntegrityError as error:
         return _loaded_by_another(engine, settings, prepared, run_id, error)
     fault_point("after_commit")
@@ -339,15 +391,17 @@ def load_streamed(engine: Engine, settings: Settings, prepared: PreparedFile, ru
 def _refused_rows(frame: pd.DataFrame, validated: ValidationOutcome) -> pd.DataFrame:
     """The refused rows of a file (or chunk): line, reasons and the row as sent, by line."""
     malformed = frame["_malformed"].astype(bool)
-    reasons = pd.Series({**{label: [rc.MALFORMED_ROW] for label in frame.index[malformed]},
-                         **validated.rejected}, dtype=object)
+    reasons = pd.Series(
+        {**{label: [rc.MALFORMED_ROW] for label in frame.index[malformed]}, **validated.rejected}, dtype=object
+    )
     return pd.DataFrame(
         {"line_number": frame.loc[reasons.index, "_line"], "reasons": reasons, "raw": frame.loc[reasons.index, "_raw"]}
     ).sort_values("line_number")
 
 
-def _tally(outcome: FileOutcome, frame: pd.DataFrame, rejected: pd.DataFrame, validated: ValidationOutcome,
-           add: bool = False) -> None:
+def _tally(
+    outcome: FileOutcome, frame: pd.DataFrame, rejected: pd.DataFrame, validated: ValidationOutcome, add: bool = False
+) -> None:
     """Count a file's (or, with ``add``, one more chunk's) rows into its outcome."""
     refused = Counter(r for row in rejected["reasons"] for r in row)
     warned = Counter(validated.warnings_by_reason)
@@ -362,30 +416,59 @@ def _tally(outcome: FileOutcome, frame: pd.DataFrame, rejected: pd.DataFrame, va
     outcome.status = rc.STATUS_LOADED_WITH_REJECTIONS if outcome.rows_rejected else rc.STATUS_LOADED
 
 
-def _load_rows(connection: Connection, settings: Settings, prepared: PreparedFile, file_id: int,
-               frame: pd.DataFrame, validated: ValidationOutcome, rejected: pd.DataFrame) -> None:
+def _load_rows(
+    connection: Connection,
+    settings: Settings,
+    prepared: PreparedFile,
+    file_id: int,
+    frame: pd.DataFrame,
+    validated: ValidationOutcome,
+    rejected: pd.DataFrame,
+) -> None:
     """Upsert a file's (or chunk's) accepted rows and keep its refused rows, on the file's transaction."""
     source = prepared.source
-    records = records_frame(validated.accepted, source, prepared.dropped.province_code, file_id,
-                            prepared.sighting.seen_seq, frame["_extra"], settings.pseudonym_key_bytes())
+    records = records_frame(
+        validated.accepted,
+        source,
+        prepared.dropped.province_code,
+        file_id,
+        prepared.sighting.seen_seq,
+        frame["_extra"],
+        settings.pseudonym_key_bytes(),
+    )
     # In key order: concurrent runs upserting the same keys lock them in one order, never deadlock.
     upsert_records(connection, source, records.sort_values(list(TABLES[source.name].key), kind="stable"))
     insert_rejected(connection, file_id, rejected)
 
 
-def _loaded_by_another(engine: Engine, settings: Settings, prepared: PreparedFile, run_id: str,
-                       error: sa.exc.IntegrityError) -> FileOutcome:
+def _loaded_by_another(
+    engine: Engine, settings: Settings, prepared: PreparedFile, run_id: str, error: sa.exc.IntegrityError
+) -> FileOutcome:
     """After ``error`` broke a file's transaction: when another run, or an earlier copy in this run, loaded
     the same bytes first, record the file as a duplicate; else raise the error again."""
     if not _identity_taken(engine, prepared.identity):
         raise error
     outcome = _reset_as_duplicate(prepared.outcome)
-    return _record_without_rows(engine, settings, prepared.dropped, outcome, _manifest(
-        settings, prepared.dropped, prepared.sighting, outcome, run_id), identity=None, claim=prepared.claim)
+    return _record_without_rows(
+        engine,
+        settings,
+        prepared.dropped,
+        outcome,
+        _manifest(settings, prepared.dropped, prepared.sighting, outcome, run_id),
+        identity=None,
+        claim=prepared.claim,
+    )
 
 
-def process_file(engine: Engine, settings: Settings, dropped: DroppedFile, sighting: Sighting,
-                 run_id: str, dry_run: bool = False, claim: Claim | None = None) -> FileOutcome:
+def process_file(
+    engine: Engine,
+    settings: Settings,
+    dropped: DroppedFile,
+    sighting: Sighting,
+    run_id: str,
+    dry_run: bool = False,
+    claim: Claim | None = None,
+) -> FileOutcome:
     """Decide, load and receipt one file; idempotent (a rerun finds the manifest row).
 
     A dry run decides and validates the file but writes, moves and receipts nothing.
@@ -412,14 +495,23 @@ def _file_transaction(engine: Engine, claim: Claim | None) -> Iterator[Connectio
 
 def _identity_taken(engine: Engine, identity: str) -> bool:
     with engine.connect() as connection:
-        return connection.execute(sa.text("SELECT 1 FROM ingest_file WHERE identity = :i"),
-                                  {"i": identity}).scalar() is not None
+        return (
+            connection.execute(sa.text("SELECT 1 FROM ingest_file WHERE identity = :i"), {"i": identity}).scalar()
+            is not None
+        )
 
 
 def _reset_as_duplicate(outcome: FileOutcome) -> FileOutcome:
-    return FileOutcome(relative_path=outcome.relative_path, file_name=outcome.file_name,
-                       province_code=outcome.province_code, source=outcome.source, sha256=outcome.sha256,
-                       status=rc.STATUS_DUPLICATE, file_reason=rc.DUPLICATE_FILE, received_on=outcome.received_on)
+    return FileOutcome(
+        relative_path=outcome.relative_path,
+        file_name=outcome.file_name,
+        province_code=outcome.province_code,
+        source=outcome.source,
+        sha256=outcome.sha256,
+        status=rc.STATUS_DUPLICATE,
+        file_reason=rc.DUPLICATE_FILE,
+        received_on=outcome.received_on,
+    )
 
 
 def _counts(outcome: FileOutcome) -> dict:
@@ -434,8 +526,7 @@ def _counts(outcome: FileOutcome) -> dict:
     }
 
 
-def _manifest(settings: Settings, dropped: DroppedFile, sighting: Sighting, outcome: FileOutcome,
-              run_id: str) -> dict:
+def _manifest(settings: Settings, dropped: DroppedFile, sighting: Sighting, outcome: FileOutcome, run_id: str) -> dict:
     return {
         "seen_seq": sighting.seen_seq,
         "province_code": dropped.province_code,
@@ -459,9 +550,16 @@ def _manifest(settings: Settings, dropped: DroppedFile, sighting: Sighting, outc
     }
 
 
-def _record_without_rows(engine: Engine, settings: Settings, dropped: DroppedFile, outcome: FileOutcome,
-                         manifest: dict, identity: str | None, dry_run: bool = False,
-                         claim: Claim | None = None) -> FileOutcome:
+def _record_without_rows(
+    engine: Engine,
+    settings: Settings,
+    dropped: DroppedFile,
+    outcome: FileOutcome,
+    manifest: dict,
+    identity: str | None,
+    dry_run: bool = False,
+    claim: Claim | None = None,
+) -> FileOutcome:
     """A file that loads no rows: its manifest row alone, then archive and receipt."""
     if dry_run:
         return outcome
@@ -486,8 +584,9 @@ def finish_file(engine: Engine, settings: Settings, file_id: int, dropped: Dropp
     Without ``dropped`` the file is already in the archive (see recover_archived).
     """
     with engine.connect() as connection:
-        row = connection.execute(sa.text("SELECT * FROM ingest_file WHERE file_id = :f"),
-                                 {"f": file_id}).mappings().one()
+        row = (
+            connection.execute(sa.text("SELECT * FROM ingest_file WHERE file_id = :f"), {"f": file_id}).mappings().one()
+        )
         rejected_rows = rejected_rows_of_file(connection, file_id) if row["rows_rejected"] else []
     received_on = row["received_on"]
     outcome = FileOutcome(
@@ -509,10 +608,14 @@ def finish_file(engine: Engine, settings: Settings, file_id: int, dropped: Dropp
     duplicate_of = None
     if outcome.status == rc.STATUS_DUPLICATE:
         with engine.connect() as connection:
-            duplicate_of = connection.execute(
-                sa.text("SELECT relative_path, status, received_on FROM ingest_file WHERE identity = :i"),
-                {"i": f"{outcome.province_code}|{outcome.source}|{outcome.sha256}"},
-            ).mappings().first()
+            duplicate_of = (
+                connection.execute(
+                    sa.text("SELECT relative_path, status, received_on FROM ingest_file WHERE identity = :i"),
+                    {"i": f"{outcome.province_code}|{outcome.source}|{outcome.sha256}"},
+                )
+                .mappings()
+                .first()
+            )
     archived_to = archive_path(settings.archive_root, outcome)
     rejected_csv = None
     if rejected_rows:
@@ -527,8 +630,9 @@ def finish_file(engine: Engine, settings: Settings, file_id: int, dropped: Dropp
         move_to_archive(dropped.path, archived_to)
     fault_point("after_archive")
     with engine.begin() as connection:
-        connection.execute(sa.text("UPDATE ingest_file SET archived_at = :t WHERE file_id = :f"),
-                           {"t": _now(), "f": file_id})
+        connection.execute(
+            sa.text("UPDATE ingest_file SET archived_at = :t WHERE file_id = :f"), {"t": _now(), "f": file_id}
+        )
     return outcome
 
 
@@ -556,12 +660,20 @@ HELD, GONE = "held", "gone"
 
 
 def _claim_key(dropped: DroppedFile, sighting: Sighting) -> str:
-    return file_claim_key(dropped.province_code, dropped.source, sighting.sha256, dropped.relative_path,
-                          dropped.place_reason)
+    return file_claim_key(
+        dropped.province_code, dropped.source, sighting.sha256, dropped.relative_path, dropped.place_reason
+    )
 
 
-def take_file(engine: Engine, settings: Settings, claims: Claims, dropped: DroppedFile, sighting: Sighting,
-              run_id: str, wait: float = 0.0) -> FileOutcome | str:
+def take_file(
+    engine: Engine,
+    settings: Settings,
+    claims: Claims,
+    dropped: DroppedFile,
+    sighting: Sighting,
+    run_id: str,
+    wait: float = 0.0,
+) -> FileOutcome | str:
     """Claim a file (waiting up to ``wait`` seconds), decide, load and receipt it, release the claim.
 
     Returns HELD when a live run holds the claim, GONE when the file went or changed
@@ -585,22 +697,33 @@ def recover_archived(engine: Engine, settings: Settings, claims: Claims) -> list
     folder is finished when its turn comes (process_file finds the row).
     """
     with engine.connect() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT file_id, province_code, source, sha256, relative_path, file_reason, archive_path"
-            " FROM ingest_file WHERE archived_at IS NULL ORDER BY seen_seq")).mappings().all()
+        rows = (
+            connection.execute(
+                sa.text(
+                    "SELECT file_id, province_code, source, sha256, relative_path, file_reason, archive_path"
+                    " FROM ingest_file WHERE archived_at IS NULL ORDER BY seen_seq"
+                )
+            )
+            .mappings()
+            .all()
+        )
     finished = []
     for row in rows:
         if not os.path.lexists(row["archive_path"]) or os.path.lexists(settings.ingest_root / row["relative_path"]):
             continue
         place_reason = row["file_reason"] if row["file_reason"] in rc.PLACE_REASONS else None
-        claim = claims.try_claim(file_claim_key(row["province_code"], row["source"], row["sha256"],
-                                                row["relative_path"], place_reason), row["relative_path"])
+        claim = claims.try_claim(
+            file_claim_key(row["province_code"], row["source"], row["sha256"], row["relative_path"], place_reason),
+            row["relative_path"],
+        )
         if claim is None:
             continue  # a live run is finishing it
         try:
             with engine.connect() as connection:
-                still = connection.execute(sa.text("SELECT 1 FROM ingest_file WHERE file_id = :f AND archived_at"
-                                                   " IS NULL"), {"f": row["file_id"]}).first()
+                still = connection.execute(
+                    sa.text("SELECT 1 FROM ingest_file WHERE file_id = :f AND archived_at IS NULL"),
+                    {"f": row["file_id"]},
+                ).first()
             if still:
                 finished.append(finish_file(engine, settings, int(row["file_id"]), None))
                 log.warning("%s: finished the archiving a stopped run began", row["relative_path"])
@@ -614,11 +737,13 @@ def _warehouse_gone(error: BaseException) -> bool:
     if getattr(getattr(error, "orig", None), "sqlstate", None) in ("40001", "40P01"):
         return False
     return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError) or (
-        isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated)
+        isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated
+    )
 
 
-def ingest(engine: Engine, settings: Settings, run_id: str | None = None,
-           progress: ProgressCallback | None = None) -> RunReport:
+def ingest(
+    engine: Engine, settings: Settings, run_id: str | None = None, progress: ProgressCallback | None = None
+) -> RunReport:
     """Read, normalise, validate and load every ready file, one transaction per file.
 
     Files are read and normalised one by one and validated in batches of up to
@@ -635,8 +760,9 @@ def ingest(engine: Engine, settings: Settings, run_id: str | None = None,
         files = discover(settings.ingest_root, settings.settle_seconds, now.timestamp())
         sightings = record_sightings(engine, files, now)
         fault_point("after_sightings")
-        ready = sorted((f for f in files if f.relative_path in sightings),
-                       key=lambda f: sightings[f.relative_path].seen_seq)
+        ready = sorted(
+            (f for f in files if f.relative_path in sightings), key=lambda f: sightings[f.relative_path].seen_seq
+        )
         report.files_found = len(ready)
         batches = _Batches(engine, settings, claims, report, len(ready), progress)
         held = batches.take_all(ready, sightings)
@@ -654,8 +780,15 @@ def ingest(engine: Engine, settings: Settings, run_id: str | None = None,
 class _Batches:
     """Takes files for one ingest run: claim, prepare, validate per source in batches, load one by one."""
 
-    def __init__(self, engine: Engine, settings: Settings, claims: Claims, report: RunReport, total: int,
-                 progress: ProgressCallback | None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        claims: Claims,
+        report: RunReport,
+        total: int,
+        progress: ProgressCallback | None,
+    ) -> None:
         self.engine, self.settings, self.claims, self.report = engine, settings, claims, report
         self.total, self.progress = total, progress
         self.waiting: dict[str, list[PreparedFile]] = {}  # by source
@@ -665,8 +798,9 @@ class _Batches:
         """Take every candidate this run can claim; returns those another live run holds."""
         held = []
         for dropped in candidates:
-            claim = self.claims.wait_for(_claim_key(dropped, sightings[dropped.relative_path]),
-                                         dropped.relative_path, seconds=0.0)
+            claim = self.claims.wait_for(
+                _claim_key(dropped, sightings[dropped.relative_path]), dropped.relative_path, seconds=0.0
+            )
             if claim is None:
                 held.append(dropped)
                 continue
@@ -680,8 +814,10 @@ class _Batches:
         try:
             if still_being_written(dropped):
                 return
-            prepared = self._guarded(dropped, lambda: prepare_file(
-                self.engine, self.settings, dropped, sighting, self.report.run_id, claim=claim))
+            prepared = self._guarded(
+                dropped,
+                lambda: prepare_file(self.engine, self.settings, dropped, sighting, self.report.run_id, claim=claim),
+            )
         finally:
             if not isinstance(prepared, PreparedFile):
                 self.claims.release(claim)
@@ -690,8 +826,9 @@ class _Batches:
         elif prepared is not None and prepared.chunks is not None:  # too big to batch: on its own, now
             try:
                 self._flush()  # the files seen before it commit before it
-                outcome = self._guarded(dropped, lambda: load_streamed(
-                    self.engine, self.settings, prepared, self.report.run_id))
+                outcome = self._guarded(
+                    dropped, lambda: load_streamed(self.engine, self.settings, prepared, self.report.run_id)
+                )
             finally:
                 self.claims.release(claim)
             if outcome is not None:
@@ -706,21 +843,30 @@ class _Batches:
     def _flush(self) -> None:
         """Validate each source's waiting files together, then load every file in the order it was first seen,
         each in its own transaction (so files commit in the order a run of one file at a time would)."""
-        batch = sorted((prepared for waiting in self.waiting.values() for prepared in waiting),
-                       key=lambda prepared: prepared.sighting.seen_seq)
+        batch = sorted(
+            (prepared for waiting in self.waiting.values() for prepared in waiting),
+            key=lambda prepared: prepared.sighting.seen_seq,
+        )
         sources = list(self.waiting.items())
         self.waiting = {}
         try:
             began = time.monotonic()
-            validated = {id(prepared): outcome for _source, waiting in sources
-                         for prepared, outcome in zip(waiting, validate_prepared(waiting), strict=True)}
+            validated = {
+                id(prepared): outcome
+                for _source, waiting in sources
+                for prepared, outcome in zip(waiting, validate_prepared(waiting), strict=True)
+            }
             share = (time.monotonic() - began) / max(len(batch), 1)
             while batch:
                 prepared = batch.pop(0)
                 began = time.monotonic()
                 try:
-                    outcome = self._guarded(prepared.dropped, lambda p=prepared: load_prepared(
-                        self.engine, self.settings, p, validated[id(p)], self.report.run_id))
+                    outcome = self._guarded(
+                        prepared.dropped,
+                        lambda p=prepared: load_prepared(
+                            self.engine, self.settings, p, validated[id(p)], self.report.run_id
+                        ),
+                    )
                 finally:
                     self.claims.release(prepared.claim)
                 if outcome is not None:
@@ -748,7 +894,8 @@ class _Batches:
             if _warehouse_gone(error):  # stop the run rather than fail every file
                 raise WarehouseUnavailable(
                     f"the warehouse stopped answering while {dropped.relative_path} was being taken;"
-                    f" the run stopped and the next one takes it again: {error.orig or error}") from error
+                    f" the run stopped and the next one takes it again: {error.orig or error}"
+                ) from error
         return None
 
 
@@ -771,8 +918,9 @@ def _warehouse_mark(connection: Connection) -> tuple[int, int]:
 
 def _last_publish(engine: Engine) -> sa.Row | None:
     with engine.connect() as connection:
-        return connection.execute(sa.text(
-            "SELECT files, last_file_id, rules FROM publish_run ORDER BY publish_run_id DESC LIMIT 1")).first()
+        return connection.execute(
+            sa.text("SELECT files, last_file_id, rules FROM publish_run ORDER BY publish_run_id DESC LIMIT 1")
+        ).first()
 
 
 def nothing_new(engine: Engine, outbox_root: Path, rules: str, last: sa.Row | None) -> bool:
@@ -784,10 +932,16 @@ def nothing_new(engine: Engine, outbox_root: Path, rules: str, last: sa.Row | No
     if not all(export_path(outbox_root, view).is_file() for view in REPORTING_VIEWS):
         return False
     with engine.connect() as connection:
-        pending = (connection.execute(sa.text("SELECT 1 FROM person_pending LIMIT 1")).first()
-                   or connection.execute(sa.text("SELECT 1 FROM match_pending LIMIT 1")).first())
-        return (last is not None and (last.files, last.last_file_id) == _warehouse_mark(connection)
-                and last.rules == rules and pending is None)
+        pending = (
+            connection.execute(sa.text("SELECT 1 FROM person_pending LIMIT 1")).first()
+            or connection.execute(sa.text("SELECT 1 FROM match_pending LIMIT 1")).first()
+        )
+        return (
+            last is not None
+            and (last.files, last.last_file_id) == _warehouse_mark(connection)
+            and last.rules == rules
+            and pending is None
+        )
 
 
 def resolve_match_publish(engine: Engine, settings: Settings, run_id: str, only_if_new: bool = False) -> Published:
@@ -810,18 +964,29 @@ def resolve_match_publish(engine: Engine, settings: Settings, run_id: str, only_
         with engine.connect() as connection:
             files, last_file_id = _warehouse_mark(connection)  # before resolving: later files publish again
         with stage("resolve"):
-            resolved = resolve_people(engine, settings.pseudonym_key_bytes(),
-                                      everyone=last is not None and last.rules != rules)
+            resolved = resolve_people(
+                engine, settings.pseudonym_key_bytes(), everyone=last is not None and last.rules != rules
+            )
         with stage("match"):
             matching = match_suspects(engine, settings.match_threshold, settings.match_max_cluster)
         with stage("publish"):
             views = publish(engine, settings.outbox_root)
         with engine.begin() as connection:
-            connection.execute(sa.text(
-                "INSERT INTO publish_run (run_id, published_at, files, last_file_id, rules, persons,"
-                " persons_recomputed) VALUES (:r, :t, :f, :l, :rules, :p, :c)"),
-                {"r": run_id, "t": _now(), "f": files, "l": last_file_id, "rules": rules, "p": resolved.persons,
-                 "c": resolved.recomputed})
+            connection.execute(
+                sa.text(
+                    "INSERT INTO publish_run (run_id, published_at, files, last_file_id, rules, persons,"
+                    " persons_recomputed) VALUES (:r, :t, :f, :l, :rules, :p, :c)"
+                ),
+                {
+                    "r": run_id,
+                    "t": _now(),
+                    "f": files,
+                    "l": last_file_id,
+                    "rules": rules,
+                    "p": resolved.persons,
+                    "c": resolved.recomputed,
+                },
+            )
     return Published(persons=resolved.persons, recomputed=resolved.recomputed, matching=matching, views=views)
 
 

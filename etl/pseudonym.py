@@ -94,8 +94,9 @@ def check_key(engine: Engine, key: bytes) -> None:
     mine = fingerprint(key)
     with engine.begin() as connection:
         connection.execute(
-            sa.text("INSERT INTO pseudonym_key (id, fingerprint, since) VALUES (1, :f, :t)"
-                    " ON CONFLICT (id) DO NOTHING"),
+            sa.text(
+                "INSERT INTO pseudonym_key (id, fingerprint, since) VALUES (1, :f, :t) ON CONFLICT (id) DO NOTHING"
+            ),
             {"f": mine, "t": dt.datetime.now(dt.UTC)},
         )
         theirs = connection.execute(sa.text("SELECT fingerprint FROM pseudonym_key WHERE id = 1")).scalar_one()
@@ -113,12 +114,18 @@ def fill_missing(connection: Connection, key: bytes) -> int:
     Only rows with a NULL pseudonym are read (a partial index finds them), so the
     cost grows with the rows loaded before pseudonyms existed or since a rekey.
     """
-    missing = pd.Series(sorted({
-        national_id
-        for table in PSEUDONYMISED_TABLES
-        for (national_id,) in connection.execute(
-            sa.text(f"SELECT DISTINCT national_id FROM {table} WHERE person_pseudonym IS NULL"))
-    }), dtype=object)
+    missing = pd.Series(
+        sorted(
+            {
+                national_id
+                for table in PSEUDONYMISED_TABLES
+                for (national_id,) in connection.execute(
+                    sa.text(f"SELECT DISTINCT national_id FROM {table} WHERE person_pseudonym IS NULL")
+                )
+            }
+        ),
+        dtype=object,
+    )
     if missing.empty:
         return 0
     pairs = pd.DataFrame({"national_id": missing, "person_pseudonym": pseudonym_series(key, missing)})
@@ -126,8 +133,9 @@ def fill_missing(connection: Connection, key: bytes) -> int:
         "CREATE TEMPORARY TABLE pseudonym_fill (national_id VARCHAR(10) PRIMARY KEY, person_pseudonym VARCHAR(32))"
     )
     try:
-        connection.execute(sa.text("INSERT INTO pseudonym_fill VALUES (:national_id, :person_pseudonym)"),
-                           pairs.to_dict("records"))
+        connection.execute(
+            sa.text("INSERT INTO pseudonym_fill VALUES (:national_id, :person_pseudonym)"), pairs.to_dict("records")
+        )
         for table in PSEUDONYMISED_TABLES:
             connection.exec_driver_sql(
                 f"UPDATE {table} SET person_pseudonym = pseudonym_fill.person_pseudonym FROM pseudonym_fill"
@@ -145,6 +153,8 @@ def rekey(engine: Engine, key: bytes) -> int:
             connection.exec_driver_sql(f"UPDATE {table} SET person_pseudonym = NULL")
         hashed = fill_missing(connection, key)
         connection.execute(sa.text("DELETE FROM pseudonym_key"))
-        connection.execute(sa.text("INSERT INTO pseudonym_key (id, fingerprint, since) VALUES (1, :f, :t)"),
-                           {"f": fingerprint(key), "t": dt.datetime.now(dt.UTC)})
+        connection.execute(
+            sa.text("INSERT INTO pseudonym_key (id, fingerprint, since) VALUES (1, :f, :t)"),
+            {"f": fingerprint(key), "t": dt.datetime.now(dt.UTC)},
+        )
     return hashed

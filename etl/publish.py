@@ -16,8 +16,14 @@ from sqlalchemy.engine import Connection, Engine
 from etl.faults import fault_point
 from etl.spreadsheet import neutralise_row
 
-REPORTING_VIEWS = ("rpt_province_summary", "rpt_quarantine_summary", "rpt_loan_cap_breaches", "rpt_monthly_loans",
-                   "rpt_suspected_duplicates", "rpt_suspected_id_typos")
+REPORTING_VIEWS = (
+    "rpt_province_summary",
+    "rpt_quarantine_summary",
+    "rpt_loan_cap_breaches",
+    "rpt_monthly_loans",
+    "rpt_suspected_duplicates",
+    "rpt_suspected_id_typos",
+)
 ORDER_BY = {
     "rpt_suspected_duplicates": "national_id_l, national_id_r",
     "rpt_suspected_id_typos": "province_code, source, file_name, line_number",
@@ -29,29 +35,45 @@ ORDER_BY = {
 
 # Each check is (what it promises, SQL returning two numbers that must be equal).
 INVARIANTS = (
-    ("every person has one home province among the 31",
-     "SELECT (SELECT COUNT(*) FROM person),"
-     " (SELECT COALESCE(SUM(persons), 0) FROM rpt_province_summary)"),
-    ("province loan counts add up to all live loans",
-     "SELECT (SELECT COUNT(*) FROM loan WHERE status IN ('approved', 'disbursed')),"
-     " (SELECT COALESCE(SUM(loans), 0) FROM rpt_province_summary)"),
-    ("province loan amounts add up to all live loan amounts",
-     "SELECT (SELECT COALESCE(SUM(amount_rial), 0) FROM loan WHERE status IN ('approved', 'disbursed')),"
-     " (SELECT COALESCE(SUM(loan_amount_rial), 0) FROM rpt_province_summary)"),
-    ("monthly loans add up to all dated live loans",
-     "SELECT (SELECT COUNT(*) FROM loan WHERE status IN ('approved', 'disbursed') AND loan_date IS NOT NULL),"
-     " (SELECT COALESCE(SUM(loans), 0) FROM rpt_monthly_loans)"),
-    ("registrations add up",
-     "SELECT (SELECT COUNT(*) FROM registration), (SELECT COALESCE(SUM(registrations), 0) FROM rpt_province_summary)"),
-    ("province suspected duplicates add up to all persons flagged",
-     "SELECT (SELECT COUNT(*) FROM person WHERE suspected_duplicate),"
-     " (SELECT COALESCE(SUM(suspected_duplicate_persons), 0) FROM rpt_province_summary)"),
-    ("every person in a suspected pair is flagged, and only they",
-     "SELECT (SELECT COUNT(*) FROM person WHERE suspected_duplicate),"
-     " (SELECT COUNT(*) FROM (SELECT national_id_l FROM suspected_duplicate_pair"
-     " UNION SELECT national_id_r FROM suspected_duplicate_pair) AS flagged)"),
-    ("the province summary has the 31 provinces",
-     "SELECT (SELECT COUNT(*) FROM ref_province), (SELECT COUNT(*) FROM rpt_province_summary)"),
+    (
+        "every person has one home province among the 31",
+        "SELECT (SELECT COUNT(*) FROM person), (SELECT COALESCE(SUM(persons), 0) FROM rpt_province_summary)",
+    ),
+    (
+        "province loan counts add up to all live loans",
+        "SELECT (SELECT COUNT(*) FROM loan WHERE status IN ('approved', 'disbursed')),"
+        " (SELECT COALESCE(SUM(loans), 0) FROM rpt_province_summary)",
+    ),
+    (
+        "province loan amounts add up to all live loan amounts",
+        "SELECT (SELECT COALESCE(SUM(amount_rial), 0) FROM loan WHERE status IN ('approved', 'disbursed')),"
+        " (SELECT COALESCE(SUM(loan_amount_rial), 0) FROM rpt_province_summary)",
+    ),
+    (
+        "monthly loans add up to all dated live loans",
+        "SELECT (SELECT COUNT(*) FROM loan WHERE status IN ('approved', 'disbursed') AND loan_date IS NOT NULL),"
+        " (SELECT COALESCE(SUM(loans), 0) FROM rpt_monthly_loans)",
+    ),
+    (
+        "registrations add up",
+        "SELECT (SELECT COUNT(*) FROM registration),"
+        " (SELECT COALESCE(SUM(registrations), 0) FROM rpt_province_summary)",
+    ),
+    (
+        "province suspected duplicates add up to all persons flagged",
+        "SELECT (SELECT COUNT(*) FROM person WHERE suspected_duplicate),"
+        " (SELECT COALESCE(SUM(suspected_duplicate_persons), 0) FROM rpt_province_summary)",
+    ),
+    (
+        "every person in a suspected pair is flagged, and only they",
+        "SELECT (SELECT COUNT(*) FROM person WHERE suspected_duplicate),"
+        " (SELECT COUNT(*) FROM (SELECT national_id_l FROM suspected_duplicate_pair"
+        " UNION SELECT national_id_r FROM suspected_duplicate_pair) AS flagged)",
+    ),
+    (
+        "the province summary has the 31 provinces",
+        "SELECT (SELECT COUNT(*) FROM ref_province), (SELECT COUNT(*) FROM rpt_province_summary)",
+    ),
 )
 
 

@@ -124,8 +124,7 @@ class ReadResult:
     chunks: Callable[[], Iterator[pd.DataFrame]] | None = None
 
 
-def read_file(path: Path, source: Source, chunk_rows: int | None = None,
-              stream_rows: int | None = None) -> ReadResult:
+def read_file(path: Path, source: Source, chunk_rows: int | None = None, stream_rows: int | None = None) -> ReadResult:
     """Read one file of ``source`` into text columns named canonically (see module docs).
 
     A CSV/TSV file of more than ``chunk_rows`` data rows comes back streamed (see
@@ -277,8 +276,9 @@ def _first_content_line(text: str) -> str | None:
     return text[start : end.start() if end else len(text)]
 
 
-def _read_text(data: bytes, source: Source, chunk_rows: int | None = None,
-               stream_rows: int | None = None) -> ReadResult:
+def _read_text(
+    data: bytes, source: Source, chunk_rows: int | None = None, stream_rows: int | None = None
+) -> ReadResult:
     """Read a .csv/.tsv file: decode, sniff the delimiter, parse with the csv module."""
     try:
         text, encoding = decode_text(data)
@@ -489,9 +489,7 @@ def _read_xlsx(data: bytes, source: Source) -> ReadResult:
     return result
 
 
-def _xlsx_records(
-    rows: Sequence[Sequence[object]], first_line: int, source: Source
-) -> Iterator[tuple[int, list[str]]]:
+def _xlsx_records(rows: Sequence[Sequence[object]], first_line: int, source: Source) -> Iterator[tuple[int, list[str]]]:
     """Sheet rows as (sheet row number, cell texts); date columns are known once the header is."""
     dates: frozenset[int] | None = None
     for offset, row in enumerate(rows):
@@ -504,9 +502,7 @@ def _xlsx_records(
                     if (name := source.canonical_name(cell)) and source.column(name).kind == "date"
                 )
         else:
-            cells = [
-                value if type(value) is str else cell_text(value, i in dates) for i, value in enumerate(row)
-            ]
+            cells = [value if type(value) is str else cell_text(value, i in dates) for i, value in enumerate(row)]
         yield first_line + offset, cells
 
 
@@ -642,8 +638,9 @@ def _data_records(rows_iter: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[
     return (record for record in rows_iter if (joined := "".join(record[1])) and not joined.isspace())
 
 
-def _tabulate(records: Iterable[tuple[int, list[str]]], source: Source, plain: bool = False,
-              chunk_rows: int | None = None) -> ReadResult:
+def _tabulate(
+    records: Iterable[tuple[int, list[str]]], source: Source, plain: bool = False, chunk_rows: int | None = None
+) -> ReadResult:
     """Find the header, check it, and gather the data rows into text columns.
 
     ``plain`` says that no cell can need JSON escaping, so raw rows are joined directly.
@@ -661,8 +658,13 @@ def _tabulate(records: Iterable[tuple[int, list[str]]], source: Source, plain: b
     if not kept:
         return ReadResult(None, empty=True, header=header, detail="header and no data rows")
     if chunk_rows is not None and len(kept) > chunk_rows:
-        return ReadResult(None, header=header, header_line=header_line, streamed=True,
-                          detail=f"more than {chunk_rows:,} data rows, header on line {header_line}")
+        return ReadResult(
+            None,
+            header=header,
+            header_line=header_line,
+            streamed=True,
+            detail=f"more than {chunk_rows:,} data rows, header on line {header_line}",
+        )
     if len(kept) * len(header) > MAX_CELLS:
         return ReadResult(
             reasons.UNREADABLE,
@@ -675,8 +677,13 @@ def _tabulate(records: Iterable[tuple[int, list[str]]], source: Source, plain: b
     return ReadResult(None, frame=frame, header=header, header_line=header_line, detail=detail)
 
 
-def _stream(records: Callable[[], _CsvRecords], checked: Callable[[_CsvRecords], None], source: Source,
-            plain: bool, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _stream(
+    records: Callable[[], _CsvRecords],
+    checked: Callable[[_CsvRecords], None],
+    source: Source,
+    plain: bool,
+    chunk_rows: int,
+) -> Iterator[pd.DataFrame]:
     """The data rows of a text file again, ``chunk_rows`` at a time (see ReadResult.chunks)."""
     parsed = records()
     rows_iter = iter(parsed)
@@ -688,15 +695,18 @@ def _stream(records: Callable[[], _CsvRecords], checked: Callable[[_CsvRecords],
     first_label = 0
     while kept := list(islice(data, chunk_rows)):
         if (first_label + len(kept)) * len(header) > MAX_CELLS:
-            raise UnreadableFile(f"more than {first_label + len(kept) - 1:,} data rows of {len(header):,} columns:"
-                                 f" more than {MAX_CELLS:,} cells")
+            raise UnreadableFile(
+                f"more than {first_label + len(kept) - 1:,} data rows of {len(header):,} columns:"
+                f" more than {MAX_CELLS:,} cells"
+            )
         yield _rows_frame(kept, header, source, plain, first_label)
         first_label += len(kept)
     checked(parsed)
 
 
-def _rows_frame(kept: list[tuple[int, list[str]]], header: list[str], source: Source, plain: bool,
-                first_label: int) -> pd.DataFrame:
+def _rows_frame(
+    kept: list[tuple[int, list[str]]], header: list[str], source: Source, plain: bool, first_label: int
+) -> pd.DataFrame:
     """Data records as text columns named canonically, with _line, _raw, _extra and _malformed."""
     lines = np.array([record[0] for record in kept], dtype=np.int64)
     if plain:

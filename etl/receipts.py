@@ -144,8 +144,12 @@ def _write_atomically(path: Path, write) -> None:
     os.replace(temporary, path)
 
 
-def write_rejected_csv(path: Path, header: list[str], rows: list[tuple[int, list[str], list[str]]],
-                       extra: dict[str, dict[int, str]] | None = None) -> None:
+def write_rejected_csv(
+    path: Path,
+    header: list[str],
+    rows: list[tuple[int, list[str], list[str]]],
+    extra: dict[str, dict[int, str]] | None = None,
+) -> None:
     """The refused rows as sent, then their line number and reason codes (UTF-8 with BOM for Excel).
 
     ``extra`` adds columns after those: column name -> value by line number (the
@@ -161,8 +165,15 @@ def write_rejected_csv(path: Path, header: list[str], rows: list[tuple[int, list
         writer = csv.writer(handle)
         writer.writerow(neutralise_row([*columns, "line_number", "reasons", *extra]))
         for line, cells, reasons in rows:
-            writer.writerow([*neutralise_row(cells), *[""] * (width - len(cells)), line, ";".join(reasons),
-                             *(values.get(line, "") for values in extra.values())])
+            writer.writerow(
+                [
+                    *neutralise_row(cells),
+                    *[""] * (width - len(cells)),
+                    line,
+                    ";".join(reasons),
+                    *(values.get(line, "") for values in extra.values()),
+                ]
+            )
 
     _write_atomically(path, write)
 

@@ -36,8 +36,7 @@ log = logging.getLogger(__name__)
 FONT_FAMILY = "Noto Sans Arabic"
 FONT_FILE = "NotoSansArabic.ttf"
 PERSIAN_DIGITS = str.maketrans("0123456789,.-", "۰۱۲۳۴۵۶۷۸۹٬٫−")
-MONTHS_FA = ("فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور",
-             "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند")
+MONTHS_FA = ("فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند")
 SOURCES_FA = {"applicants": "متقاضیان", "loans": "تسهیلات", "training": "آموزش"}
 # Columns of rpt_province_summary shown per province: (column, Persian header, English header).
 COLUMNS = (
@@ -54,9 +53,17 @@ COLUMNS = (
 # Columns that add up over provinces (docs/warehouse.md §3.5); borrowers does not.
 ADDITIVE = tuple(column for column, _, _ in COLUMNS if column != "borrowers")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
 
 
 def default_out_dir(outbox_root: Path) -> Path:
@@ -86,8 +93,10 @@ def read_views(engine: Engine) -> dict[str, list[dict]]:
     """The rows of the views the report shows, after checking that the views add up."""
     with engine.connect() as connection:
         check_invariants(connection)
-        return {view: view_rows(connection, view)
-                for view in ("rpt_province_summary", "rpt_monthly_loans", "rpt_quarantine_summary")}
+        return {
+            view: view_rows(connection, view)
+            for view in ("rpt_province_summary", "rpt_monthly_loans", "rpt_quarantine_summary")
+        }
 
 
 def national_totals(provinces: list[dict]) -> dict[str, int]:
@@ -123,6 +132,7 @@ def refusals_by_folder(quarantine: list[dict]) -> dict[str, dict[str, int]]:
 
 # --- charts -------------------------------------------------------------------------------------
 
+
 def _figure(height: float, width: float = 10.0, ncols: int = 1) -> tuple[Figure, Any]:
     from matplotlib.figure import Figure
 
@@ -145,8 +155,16 @@ def _fa_axis(axis: Any, decimals: int = 0, suffix: str = "", integer: bool = Fal
     axis.set_major_formatter(FuncFormatter(lambda value, _: fa(value, decimals) + suffix))
 
 
-def _province_bars(ax: Any, labels: list[str], values: list[float], color: str, title: str,
-                   label_side: str = "right", decimals: int = 0, suffix: str = "") -> None:
+def _province_bars(
+    ax: Any,
+    labels: list[str],
+    values: list[float],
+    color: str,
+    title: str,
+    label_side: str = "right",
+    decimals: int = 0,
+    suffix: str = "",
+) -> None:
     """Horizontal bars growing right to left, province names on the right, values at the bar ends."""
     positions = range(len(labels))
     bars = ax.barh(positions, values, color=color)
@@ -174,8 +192,14 @@ def chart_style() -> Iterator[None]:
 
     if FONT_FAMILY not in {font.name for font in font_manager.fontManager.ttflist}:
         font_manager.fontManager.addfont(str(font_path()))
-    style = {"font.family": FONT_FAMILY, "font.size": 9, "svg.fonttype": "path", "axes.unicode_minus": False,
-             "svg.hashsalt": "mashaghel", "text.language": "fa"}
+    style = {
+        "font.family": FONT_FAMILY,
+        "font.size": 9,
+        "svg.fonttype": "path",
+        "axes.unicode_minus": False,
+        "svg.hashsalt": "mashaghel",
+        "text.language": "fa",
+    }
     with matplotlib.rc_context(style):
         yield
 
@@ -186,19 +210,34 @@ def chart_loans_and_amount(provinces: list[dict]) -> Figure:
     labels = [r["province_name_fa"] for r in rows]
     figure, (amount_ax, loans_ax) = _figure(0.26 * len(rows) + 1.2, ncols=2)
     _province_bars(loans_ax, labels, [r["loans"] for r in rows], "#2a6f97", "تعداد وام‌های جاری")
-    _province_bars(amount_ax, labels, [r["loan_amount_rial"] / 1e9 for r in rows], "#61a5c2",
-                   "مبلغ وام‌های جاری (میلیارد ریال)", label_side="", decimals=1)
+    _province_bars(
+        amount_ax,
+        labels,
+        [r["loan_amount_rial"] / 1e9 for r in rows],
+        "#61a5c2",
+        "مبلغ وام‌های جاری (میلیارد ریال)",
+        label_side="",
+        decimals=1,
+    )
     return figure
 
 
 def chart_loan_only_share(provinces: list[dict]) -> Figure:
     """Loan-only persons as a share of all persons, by home province (both home columns)."""
-    rows = sorted((r for r in provinces if r["persons"]),
-                  key=lambda r: (-r["loan_only_persons"] / r["persons"], r["province_code"]))
+    rows = sorted(
+        (r for r in provinces if r["persons"]),
+        key=lambda r: (-r["loan_only_persons"] / r["persons"], r["province_code"]),
+    )
     figure, (ax,) = _figure(0.26 * max(len(rows), 1) + 1.2)
-    _province_bars(ax, [r["province_name_fa"] for r in rows],
-                   [100 * r["loan_only_persons"] / r["persons"] for r in rows], "#c8553d",
-                   "سهم افراد «فقط وام» از همهٔ افراد هر استان (استان محل سکونت، درصد)", decimals=1, suffix="٪")
+    _province_bars(
+        ax,
+        [r["province_name_fa"] for r in rows],
+        [100 * r["loan_only_persons"] / r["persons"] for r in rows],
+        "#c8553d",
+        "سهم افراد «فقط وام» از همهٔ افراد هر استان (استان محل سکونت، درصد)",
+        decimals=1,
+        suffix="٪",
+    )
     return figure
 
 
@@ -209,12 +248,13 @@ def chart_monthly(monthly: list[dict]) -> Figure:
     positions = range(len(months))
     ax.bar(positions, [m[2] for m in months], color="#2a6f97", width=0.8)
     ticks = [i for i, m in enumerate(months) if m[1] == 1 or i == 0]
-    ax.set_xticks(ticks, [fa(f"{m[0]}") if m[1] == 1 else f"{MONTHS_FA[m[1] - 1]} {fa(str(m[0]))}"
-                          for m in (months[i] for i in ticks)])
+    ax.set_xticks(
+        ticks,
+        [fa(f"{m[0]}") if m[1] == 1 else f"{MONTHS_FA[m[1] - 1]} {fa(str(m[0]))}" for m in (months[i] for i in ticks)],
+    )
     ax.set_xticks(list(positions), minor=True)
     _fa_axis(ax.yaxis, integer=True)
-    ax.set_title("وام‌های جاری در هر ماه شمسی (همهٔ استان‌ها، بر پایهٔ تاریخ تصویب یا پرداخت)", loc="right",
-                 fontsize=12)
+    ax.set_title("وام‌های جاری در هر ماه شمسی (همهٔ استان‌ها، بر پایهٔ تاریخ تصویب یا پرداخت)", loc="right", fontsize=12)
     ax.yaxis.tick_right()
     ax.grid(axis="y", alpha=0.3)
     ax.spines[["top", "left"]].set_visible(False)
@@ -225,20 +265,34 @@ def chart_refusals(quarantine: list[dict], names: dict[str, str]) -> Figure:
     """Refusals per sending province folder, stacked by source folder."""
     folders = refusals_by_folder(quarantine)
     order = sorted(folders, key=lambda code: (-sum(folders[code].values()), code))
-    sources = sorted({s for counts in folders.values() for s in counts},
-                     key=lambda s: (s not in SOURCES_FA, list(SOURCES_FA).index(s) if s in SOURCES_FA else 0, s))
+    sources = sorted(
+        {s for counts in folders.values() for s in counts},
+        key=lambda s: (s not in SOURCES_FA, list(SOURCES_FA).index(s) if s in SOURCES_FA else 0, s),
+    )
     figure, (ax,) = _figure(0.3 * max(len(order), 1) + 1.6)
     labels = [names.get(code, f"{code} (ناشناخته)" if code else "(بدون پوشهٔ استان)") for code in order]
     left = [0] * len(order)
     colors = ("#2a6f97", "#c8553d", "#f2a541", "#7d8491", "#9c6644")
     for index, source in enumerate(sources):
         values = [folders[code].get(source, 0) for code in order]
-        ax.barh(range(len(order)), values, left=left, color=colors[index % len(colors)],
-                label=SOURCES_FA.get(source, source or "(بدون پوشهٔ منبع)"))
+        ax.barh(
+            range(len(order)),
+            values,
+            left=left,
+            color=colors[index % len(colors)],
+            label=SOURCES_FA.get(source, source or "(بدون پوشهٔ منبع)"),
+        )
         left = [a + b for a, b in zip(left, values, strict=True)]
     for position, total in enumerate(left):  # to the left of the bar's end (the x axis is inverted)
-        ax.annotate(fa(total), (total, position), xytext=(-3, 0), textcoords="offset points", ha="right",
-                    va="center", fontsize=8)
+        ax.annotate(
+            fa(total),
+            (total, position),
+            xytext=(-3, 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
     ax.set_yticks(range(len(order)), labels)
     ax.invert_yaxis()
     ax.invert_xaxis()
@@ -246,8 +300,11 @@ def chart_refusals(quarantine: list[dict], names: dict[str, str]) -> Figure:
     ax.margins(x=0.1)
     _fa_axis(ax.xaxis, integer=True)
     ax.legend(loc="lower left", title="پوشهٔ منبع")
-    ax.set_title("ردشده‌ها به تفکیک پوشهٔ استان و منبع (سطرهای رد شده برای هر دلیل + پرونده‌های ردشدهٔ کامل)",
-                 loc="right", fontsize=12)
+    ax.set_title(
+        "ردشده‌ها به تفکیک پوشهٔ استان و منبع (سطرهای رد شده برای هر دلیل + پرونده‌های ردشدهٔ کامل)",
+        loc="right",
+        fontsize=12,
+    )
     ax.grid(axis="x", alpha=0.3)
     ax.spines[["top", "left"]].set_visible(False)
     return figure
@@ -255,11 +312,18 @@ def chart_refusals(quarantine: list[dict], names: dict[str, str]) -> Figure:
 
 def chart_multi_registration(provinces: list[dict]) -> Figure:
     """Persons with more than one registration, by home province (provinces with any)."""
-    rows = sorted((r for r in provinces if r["multi_registration_persons"]),
-                  key=lambda r: (-r["multi_registration_persons"], r["province_code"]))
+    rows = sorted(
+        (r for r in provinces if r["multi_registration_persons"]),
+        key=lambda r: (-r["multi_registration_persons"], r["province_code"]),
+    )
     figure, (ax,) = _figure(0.26 * max(len(rows), 1) + 1.2)
-    _province_bars(ax, [r["province_name_fa"] for r in rows], [r["multi_registration_persons"] for r in rows],
-                   "#7b2cbf", "افراد با بیش از یک ثبت‌نام (استان محل سکونت)")
+    _province_bars(
+        ax,
+        [r["province_name_fa"] for r in rows],
+        [r["multi_registration_persons"] for r in rows],
+        "#7b2cbf",
+        "افراد با بیش از یک ثبت‌نام (استان محل سکونت)",
+    )
     return figure
 
 
@@ -299,34 +363,46 @@ def _cell(column: str, value: int) -> str:
 
 def _totals_html(totals: dict[str, int], dated_loans: int, refused: tuple[int, int]) -> str:
     items = [(column, fa_name, en_name, totals[column]) for column, fa_name, en_name in COLUMNS if column in totals]
-    items += [("dated_loans", "وام‌های جاری تاریخ‌دار", "dated live loans", dated_loans),
-              ("refused_rows", "سطرهای رد شده (برای هر دلیل)", "refused rows, per reason", refused[0]),
-              ("refused_files", "پرونده‌های ردشدهٔ کامل", "files refused whole", refused[1])]
+    items += [
+        ("dated_loans", "وام‌های جاری تاریخ‌دار", "dated live loans", dated_loans),
+        ("refused_rows", "سطرهای رد شده (برای هر دلیل)", "refused rows, per reason", refused[0]),
+        ("refused_files", "پرونده‌های ردشدهٔ کامل", "files refused whole", refused[1]),
+    ]
     return "\n".join(
         f'<div><dt>{_e(fa_name)}<span class="en" lang="en" dir="ltr">{_e(en_name)}</span></dt>'
         f'<dd data-total="{column}" data-value="{int(value)}">{fa(int(value))}</dd></div>'
-        for column, fa_name, en_name, value in items)
+        for column, fa_name, en_name, value in items
+    )
 
 
 def _table_html(provinces: list[dict], totals: dict[str, int]) -> str:
-    head = "".join(f'<th>{_e(fa_name)}<br><span class="en" lang="en" dir="ltr">{_e(en_name)}</span></th>'
-                   for _, fa_name, en_name in COLUMNS)
+    head = "".join(
+        f'<th>{_e(fa_name)}<br><span class="en" lang="en" dir="ltr">{_e(en_name)}</span></th>'
+        for _, fa_name, en_name in COLUMNS
+    )
     body = "\n".join(
         f'<tr data-province="{_e(r["province_code"])}"><td dir="ltr">{_e(r["province_code"])}</td>'
         f'<td>{_e(r["province_name_fa"])}</td><td dir="ltr" lang="en">{_e(r["province_name_en"])}</td>'
-        + "".join(_cell(column, r[column]) for column, _, _ in COLUMNS) + "</tr>"
-        for r in provinces)
-    foot = "".join(_cell(column, totals[column]) if column in totals else '<td class="n">—</td>'
-                   for column, _, _ in COLUMNS)
-    return (f'<table id="provinces"><thead><tr><th>کد<br><span class="en" lang="en">code</span></th>'
-            f'<th>استان</th><th><span class="en" lang="en">Province</span></th>{head}</tr></thead>'
-            f'<tbody>\n{body}\n</tbody><tfoot><tr data-province="total"><td></td><td>کل کشور</td>'
-            f'<td dir="ltr" lang="en">Iran</td>{foot}</tr></tfoot></table>')
+        + "".join(_cell(column, r[column]) for column, _, _ in COLUMNS)
+        + "</tr>"
+        for r in provinces
+    )
+    foot = "".join(
+        _cell(column, totals[column]) if column in totals else '<td class="n">—</td>' for column, _, _ in COLUMNS
+    )
+    return (
+        f'<table id="provinces"><thead><tr><th>کد<br><span class="en" lang="en">code</span></th>'
+        f'<th>استان</th><th><span class="en" lang="en">Province</span></th>{head}</tr></thead>'
+        f'<tbody>\n{body}\n</tbody><tfoot><tr data-province="total"><td></td><td>کل کشور</td>'
+        f'<td dir="ltr" lang="en">Iran</td>{foot}</tr></tfoot></table>'
+    )
 
 
 def _figure_html(key: str, uri: str, caption: str) -> str:
-    return (f'<figure data-chart="{key}"><img src="{uri}" alt="{_e(caption)}">'
-            f"<figcaption>{_e(caption)}</figcaption></figure>")
+    return (
+        f'<figure data-chart="{key}"><img src="{uri}" alt="{_e(caption)}">'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
 
 
 def charts(views: dict[str, list[dict]]) -> list[tuple[str, Callable[[], Figure], str]]:
@@ -335,16 +411,31 @@ def charts(views: dict[str, list[dict]]) -> list[tuple[str, Callable[[], Figure]
     monthly, quarantine = views["rpt_monthly_loans"], views["rpt_quarantine_summary"]
     names = {r["province_code"]: r["province_name_fa"] for r in provinces}
     return [
-        ("loans_by_province", lambda: chart_loans_and_amount(provinces),
-         "وام‌های جاری و مبلغ آن‌ها به تفکیک استان فرستنده (rpt_province_summary: loans, loan_amount_rial)"),
-        ("loan_only_share", lambda: chart_loan_only_share(provinces),
-         "loan_only_persons ÷ persons، هر دو بر پایهٔ استان محل سکونت (rpt_province_summary)"),
-        ("monthly_loans", lambda: chart_monthly(monthly),
-         "جمع همهٔ استان‌ها در هر ماه (rpt_monthly_loans)؛ وام‌های بدون تاریخ در این نمودار نیستند"),
-        ("refusals", lambda: chart_refusals(quarantine, names),
-         "rpt_quarantine_summary: سطری که به چند دلیل رد شده، برای هر دلیل یک بار شمرده می‌شود"),
-        ("multi_registration", lambda: chart_multi_registration(provinces),
-         "multi_registration_persons (rpt_province_summary)"),
+        (
+            "loans_by_province",
+            lambda: chart_loans_and_amount(provinces),
+            "وام‌های جاری و مبلغ آن‌ها به تفکیک استان فرستنده (rpt_province_summary: loans, loan_amount_rial)",
+        ),
+        (
+            "loan_only_share",
+            lambda: chart_loan_only_share(provinces),
+            "loan_only_persons ÷ persons، هر دو بر پایهٔ استان محل سکونت (rpt_province_summary)",
+        ),
+        (
+            "monthly_loans",
+            lambda: chart_monthly(monthly),
+            "جمع همهٔ استان‌ها در هر ماه (rpt_monthly_loans)؛ وام‌های بدون تاریخ در این نمودار نیستند",
+        ),
+        (
+            "refusals",
+            lambda: chart_refusals(quarantine, names),
+            "rpt_quarantine_summary: سطری که به چند دلیل رد شده، برای هر دلیل یک بار شمرده می‌شود",
+        ),
+        (
+            "multi_registration",
+            lambda: chart_multi_registration(provinces),
+            "multi_registration_persons (rpt_province_summary)",
+        ),
     ]
 
 
@@ -396,8 +487,14 @@ def write_pdf(index: Path, pdf: Path, timeout: float = 180.0) -> Path | None:
         log.warning("no Chromium found (%s): the report has no PDF", ", ".join(CHROMIUM_NAMES))
         return None
     with tempfile.TemporaryDirectory(prefix="mashaghel-chromium-") as profile:
-        command = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--no-pdf-header-footer",
-                   f"--print-to-pdf={pdf}", index.resolve().as_uri()]
+        command = [
+            browser,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}",
+            index.resolve().as_uri(),
+        ]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:

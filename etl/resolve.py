@@ -61,15 +61,18 @@ def resolve_people(engine: Engine, pseudonym_key: bytes, everyone: bool = False)
             connection.exec_driver_sql(
                 "INSERT INTO person_pending (national_id)"
                 " SELECT national_id FROM person UNION SELECT national_id FROM registration"
-                " UNION SELECT national_id FROM loan UNION SELECT national_id FROM training_enrollment")
+                " UNION SELECT national_id FROM loan UNION SELECT national_id FROM training_enrollment"
+            )
         recomputed = _resolving(connection)
         if recomputed:
             connection.exec_driver_sql(
-                "DELETE FROM person WHERE national_id IN (SELECT national_id FROM person_resolving)")
+                "DELETE FROM person WHERE national_id IN (SELECT national_id FROM person_resolving)"
+            )
             fault_point("during_resolve")
             connection.exec_driver_sql(statement)
             connection.exec_driver_sql(
-                "INSERT INTO match_pending (national_id) SELECT national_id FROM person_resolving")
+                "INSERT INTO match_pending (national_id) SELECT national_id FROM person_resolving"
+            )
             connection.exec_driver_sql("DELETE FROM person_pending")
         if connection.dialect.name != "postgresql":
             connection.exec_driver_sql("DROP TABLE temp.person_resolving")
@@ -85,12 +88,14 @@ def _resolving(connection: Connection) -> int:
     """
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(
-            "CREATE TEMPORARY TABLE person_resolving (national_id VARCHAR(10) PRIMARY KEY) ON COMMIT DROP")
+            "CREATE TEMPORARY TABLE person_resolving (national_id VARCHAR(10) PRIMARY KEY) ON COMMIT DROP"
+        )
     else:
         connection.exec_driver_sql("DROP TABLE IF EXISTS temp.person_resolving")
         connection.exec_driver_sql("CREATE TEMPORARY TABLE person_resolving (national_id VARCHAR(10) PRIMARY KEY)")
     connection.exec_driver_sql(
-        "INSERT INTO person_resolving (national_id) SELECT DISTINCT national_id FROM person_pending")
+        "INSERT INTO person_resolving (national_id) SELECT DISTINCT national_id FROM person_pending"
+    )
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("ANALYZE person_resolving")
     return int(connection.execute(sa.text("SELECT COUNT(*) FROM person_resolving")).scalar_one())

@@ -217,9 +217,7 @@ class Province:
 def load_provinces(path: Path | None = None) -> list[Province]:
     """The 31 provinces, in code order."""
     with open(path or reference_file("provinces.csv"), encoding="utf-8", newline="") as fh:
-        rows = [
-            Province(r["iso_code"], r["name_fa"], r["name_en"], r["center_fa"]) for r in csv.DictReader(fh)
-        ]
+        rows = [Province(r["iso_code"], r["name_fa"], r["name_en"], r["center_fa"]) for r in csv.DictReader(fh)]
     return sorted(rows, key=lambda p: p.code)
 
 
@@ -241,11 +239,7 @@ def check_digit(first9: str) -> int:
 def valid_national_id(nid: str) -> bool:
     """Ten ASCII digits, correct check digit, not one digit repeated."""
     return (
-        len(nid) == 10
-        and nid.isascii()
-        and nid.isdigit()
-        and len(set(nid)) > 1
-        and int(nid[9]) == check_digit(nid[:9])
+        len(nid) == 10 and nid.isascii() and nid.isdigit() and len(set(nid)) > 1 and int(nid[9]) == check_digit(nid[:9])
     )
 
 
@@ -394,9 +388,7 @@ class DropPlan:
 
 def write_truth(truth: dict, path: Path) -> None:
     """Write a truth dict as JSON (UTF-8, not ASCII-escaped, indent 1, sorted keys)."""
-    Path(path).write_text(
-        json.dumps(truth, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    Path(path).write_text(json.dumps(truth, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- rendering files
@@ -563,11 +555,7 @@ class _Builder:
         gender = "female" if rng.random() < 0.7 else "male"
         first = rng.choice(FIRST_F if gender == "female" else FIRST_M)
         birth = MIN_DATE - timedelta(days=rng.randint(18 * 365, 55 * 365))
-        mobile = (
-            "09"
-            + rng.choice(("12", "13", "19", "35", "36", "01", "03", "90"))
-            + f"{rng.randrange(10**7):07d}"
-        )
+        mobile = "09" + rng.choice(("12", "13", "19", "35", "36", "01", "03", "90")) + f"{rng.randrange(10**7):07d}"
         return _Person(self.nid(zeros), first, rng.choice(LAST), rng.choice(FIRST_M), gender, birth, mobile)
 
     def date(self) -> date:
@@ -787,9 +775,7 @@ class _Builder:
             for c in contract()[source].columns:
                 if c.name == "amount_rial":
                     names.append(amount or ("amount_toman" if rng.random() < 0.3 else "amount_rial"))
-                elif c.kind != "amount" and (
-                    c.required or c.name == "approved_at" or rng.random() < optional
-                ):
+                elif c.kind != "amount" and (c.required or c.name == "approved_at" or rng.random() < optional):
                     names.append(c.name)
         columns: list[tuple[str, str | None]] = [(self.header(source, n, style, fmt), n) for n in names]
         if extra is None:
@@ -1111,16 +1097,12 @@ class _Builder:
                     recs[batch, prov, "loans"].append(self.bulk_loan(p, self.date()))
                 if rng.random() < 0.3:
                     prov = rng.choice(train_pool)
-                    recs[batch, prov, "training"].append(
-                        self.train(p, prov, completed=True, start=self.date())
-                    )
+                    recs[batch, prov, "training"].append(self.train(p, prov, completed=True, start=self.date()))
                 continue
             if r < 0.11:  # training only
                 for prov in rng.sample(train_pool, 2 if rng.random() < 0.2 else 1):
                     start = self.date() if rng.random() < 0.9 else None
-                    recs[batch, prov, "training"].append(
-                        self.train(p, prov, completed=rng.random() < 0.7, start=start)
-                    )
+                    recs[batch, prov, "training"].append(self.train(p, prov, completed=rng.random() < 0.7, start=start))
                 continue
             if r < 0.13:  # a cancelled loan and nothing else
                 prov = rng.choice(loan_pool)
@@ -1236,9 +1218,7 @@ class _Builder:
         d, d2 = p(), p()
         td = self.train(d, "IR-06", completed=False, start=_j(1401, 3, 1))
         for person_, day in ((d, 20), (d2, 25)):
-            self.add(
-                self.sfile("IR-06/applicants/list_1401", 1), self.reg(person_, "IR-06", _j(1401, 1, day))
-            )
+            self.add(self.sfile("IR-06/applicants/list_1401", 1), self.reg(person_, "IR-06", _j(1401, 1, day)))
             self.add(
                 self.sfile("IR-06/loans/loans_1401", 1),
                 self.loan(
@@ -1264,9 +1244,7 @@ class _Builder:
         re_ = self.reg(e, "IR-04", _j(1402, 5, 1))
         self.add(self.sfile("IR-04/applicants/list_1402", 1), re_)
         self.add(self.sfile("IR-05/applicants/list_1401", 1), self.reg(e, "IR-05", _j(1401, 3, 10)))
-        self.add(
-            self.sfile("IR-04/applicants/corrections_1404", 2), self.again(re_, registered_at=_j(1400, 1, 15))
-        )
+        self.add(self.sfile("IR-04/applicants/corrections_1404", 2), self.again(re_, registered_at=_j(1400, 1, 15)))
 
         # F: the same registration date in two provinces: the lower code is home. L: two keys, one province.
         f_, l_ = p(), p()
@@ -1280,12 +1258,8 @@ class _Builder:
 
         # G: borrower only; a dated loan beats an undated one with a lower province code.
         g = p()
-        self.add(
-            self.sfile("IR-21/loans/loans_1400", 1), self.loan(g, amount=9_000_000_000, status="disbursed")
-        )
-        self.add(
-            self.sfile("IR-22/loans/loans_1400", 1), self.loan(g, amount=600_000_000, approved=_j(1400, 5, 5))
-        )
+        self.add(self.sfile("IR-21/loans/loans_1400", 1), self.loan(g, amount=9_000_000_000, status="disbursed"))
+        self.add(self.sfile("IR-22/loans/loans_1400", 1), self.loan(g, amount=600_000_000, approved=_j(1400, 5, 5)))
 
         # H: training only; a dated training beats an undated one with a lower province code.
         h = p()
@@ -1393,9 +1367,7 @@ class _Builder:
 
         # O: unregistered borrower who passed a training; P: a supporter cell of blanks names no supporter.
         o, pp = p(), p()
-        self.add(
-            self.sfile("IR-19/loans/loans_1402", 1), self.loan(o, amount=800_000_000, approved=_j(1402, 2, 2))
-        )
+        self.add(self.sfile("IR-19/loans/loans_1402", 1), self.loan(o, amount=800_000_000, approved=_j(1402, 2, 2)))
         self.add(
             self.sfile("IR-19/training/courses_1401", 1),
             self.train(o, "IR-19", completed=True, start=_j(1401, 5, 5)),
@@ -1421,9 +1393,7 @@ class _Builder:
             self.sfile("IR-24/applicants/list_1402", 1),
             self.reg(s, "IR-24", _j(1402, 1, 1), supporter="SP00001"),
         )
-        self.add(
-            self.sfile("IR-24/loans/loans_1402", 1), self.loan(s, amount=500_000_000, approved=_j(1402, 3, 3))
-        )
+        self.add(self.sfile("IR-24/loans/loans_1402", 1), self.loan(s, amount=500_000_000, approved=_j(1402, 3, 3)))
 
         # Resends of the same bytes in batch 2.
         self.copy_file(melli, "IR-03/loans/bank_list_1401_resend" + Path(melli.rel).suffix, 2)
@@ -1590,9 +1560,7 @@ class _Builder:
         bad(f, loan(amount=-100), amt)
         self.add(
             f,
-            self.loan(
-                p(), amount=2_000_000_000, loan_type="network", approved=_j(1402, 2, 2), status="cancelled"
-            ),
+            self.loan(p(), amount=2_000_000_000, loan_type="network", approved=_j(1402, 2, 2), status="cancelled"),
         )
 
         # Training, IR-05, UTF-16 tab-separated with header variants.
@@ -1629,25 +1597,19 @@ class _Builder:
         self.add(f, course(), overflow=("اضافه",))
 
         # Applicants, IR-09, semicolon CSV; IR-27 Windows-1256 with bad rows.
-        f = self.data_file(
-            "IR-09/applicants/list_semicolon_1403", 1, fmt="csv_semicolon", optional=1.0, ext=".csv"
-        )
+        f = self.data_file("IR-09/applicants/list_semicolon_1403", 1, fmt="csv_semicolon", optional=1.0, ext=".csv")
         for _ in range(3):
             self.add(f, reg("IR-09"))
         bad(f, reg("IR-09", registered_at="1404/12/30"), dt)
         bad(f, reg("IR-09", national_id="0084575949"), nid)
-        f = self.data_file(
-            "IR-27/applicants/list_1403", 1, fmt="csv_cp1256", style="variant", optional=1.0, ext=".csv"
-        )
+        f = self.data_file("IR-27/applicants/list_1403", 1, fmt="csv_cp1256", style="variant", optional=1.0, ext=".csv")
         for _ in range(3):
             self.add(f, reg("IR-27"))
         bad(f, reg("IR-27", registered_at="1403/13/01"), dt)
         bad(f, reg("IR-27", province="IR-26"), pm)
 
         # Batch 2: more of the same, so that the quarantine history accumulates.
-        f = self.data_file(
-            "IR-01/applicants/errors_1404", 2, fmt="xlsx", style="en", optional=1.0, ext=".xlsx"
-        )
+        f = self.data_file("IR-01/applicants/errors_1404", 2, fmt="xlsx", style="en", optional=1.0, ext=".xlsx")
         for _ in range(3):
             self.add(f, reg())
         bad(f, reg(registered_at=date(2099, 1, 1)), fut)
@@ -1816,11 +1778,7 @@ class _Builder:
                 "IR-08/loose_file_1403", 1, fmt="csv", home="IR-08", reason=reasons.UNKNOWN_SOURCE, ext=".csv"
             )
         )
-        filled(
-            self.data_file(
-                "stray_1403", 1, fmt="csv", home="IR-01", reason=reasons.UNKNOWN_PROVINCE, ext=".csv"
-            )
-        )
+        filled(self.data_file("stray_1403", 1, fmt="csv", home="IR-01", reason=reasons.UNKNOWN_PROVINCE, ext=".csv"))
         # Empty files: 0 bytes, a header only.
         self.raw_file("IR-05/applicants/empty.csv", 1, b"", None)
         self.data_file("IR-06/training/header_only_1403", 1, fmt="csv_bom", ext=".csv")
@@ -1962,8 +1920,7 @@ class _Oracle:
             "rpt_monthly_loans": self.monthly(tables),
             "files": files,
             "persons": {
-                nid: {k: v for k, v in info.items() if not k.startswith("_")}
-                for nid, info in sorted(people.items())
+                nid: {k: v for k, v in info.items() if not k.startswith("_")} for nid, info in sorted(people.items())
             },
             "suspected_duplicates": [{"national_id_l": a, "national_id_r": b} for a, b in suspected],
             "suspected_refused_links": [
@@ -2058,13 +2015,7 @@ class _Oracle:
                 trained.add(r["national_id"])
         people = {}
         for nid in set(regs) | set(loans) | set(trains):
-            home = (
-                min(regs[nid])[1]
-                if nid in regs
-                else min(loans[nid])[2]
-                if nid in loans
-                else min(trains[nid])[2]
-            )
+            home = min(regs[nid])[1] if nid in regs else min(loans[nid])[2] if nid in loans else min(trains[nid])[2]
             people[nid] = {
                 "home_province": home,
                 "multi_registration": len(regs.get(nid, ())) > 1,
@@ -2158,9 +2109,7 @@ class _Oracle:
         ]
 
 
-def build_plan(
-    seed: int = 1404, persons: int = 400, caps: dict[tuple[int, str], int] | None = None
-) -> DropPlan:
+def build_plan(seed: int = 1404, persons: int = 400, caps: dict[tuple[int, str], int] | None = None) -> DropPlan:
     """A deterministic plan of both batches for ``persons`` ordinary people plus the hand-made cases."""
     if persons < 0:
         raise ValueError("persons must be >= 0")

@@ -34,20 +34,42 @@ COUNTIES = ("مرکزی", "شمالی", "جنوبی", "شرقی", "غربی", "�
 
 HEADERS = {
     "applicants": {
-        "application_id": "شماره پرونده", "national_id": "کد ملی", "first_name": "نام",
-        "last_name": "نام خانوادگی", "father_name": "نام پدر", "gender": "جنسیت", "birth_date": "تاریخ تولد",
-        "mobile": "تلفن همراه", "county": "شهرستان", "business_category": "رسته شغلی",
-        "registered_at": "تاریخ ثبت نام", "supporter_id": "کد پشتیبان",
+        "application_id": "شماره پرونده",
+        "national_id": "کد ملی",
+        "first_name": "نام",
+        "last_name": "نام خانوادگی",
+        "father_name": "نام پدر",
+        "gender": "جنسیت",
+        "birth_date": "تاریخ تولد",
+        "mobile": "تلفن همراه",
+        "county": "شهرستان",
+        "business_category": "رسته شغلی",
+        "registered_at": "تاریخ ثبت نام",
+        "supporter_id": "کد پشتیبان",
     },
     "loans": {
-        "loan_id": "شماره تسهیلات", "bank": "بانک عامل", "national_id": "کد ملی", "first_name": "نام",
-        "last_name": "نام خانوادگی", "loan_type": "نوع تسهیلات", "amount_rial": "مبلغ (ریال)",
-        "approved_at": "تاریخ تصویب", "disbursed_at": "تاریخ پرداخت", "status": "وضعیت",
+        "loan_id": "شماره تسهیلات",
+        "bank": "بانک عامل",
+        "national_id": "کد ملی",
+        "first_name": "نام",
+        "last_name": "نام خانوادگی",
+        "loan_type": "نوع تسهیلات",
+        "amount_rial": "مبلغ (ریال)",
+        "approved_at": "تاریخ تصویب",
+        "disbursed_at": "تاریخ پرداخت",
+        "status": "وضعیت",
     },
     "training": {
-        "enrollment_id": "شماره ثبت نام دوره", "national_id": "کد ملی", "first_name": "نام",
-        "last_name": "نام خانوادگی", "course_title": "عنوان دوره", "course_type": "نوع دوره",
-        "provider": "مجری آموزش", "hours": "ساعت", "start_date": "تاریخ شروع", "end_date": "تاریخ پایان",
+        "enrollment_id": "شماره ثبت نام دوره",
+        "national_id": "کد ملی",
+        "first_name": "نام",
+        "last_name": "نام خانوادگی",
+        "course_title": "عنوان دوره",
+        "course_type": "نوع دوره",
+        "provider": "مجری آموزش",
+        "hours": "ساعت",
+        "start_date": "تاریخ شروع",
+        "end_date": "تاریخ پایان",
         "completed": "قبولی",
     },
 }
@@ -80,9 +102,10 @@ def _jalali_dates(rng: np.random.Generator, count: int, first_year: int = 1398, 
     years = rng.integers(first_year, last_year + 1, size=count)
     months = rng.integers(1, 13, size=count)
     days = rng.integers(1, 30, size=count)
-    return np.char.add(np.char.add(np.char.add(years.astype(str), "/"),
-                                   np.char.add(np.char.zfill(months.astype(str), 2), "/")),
-                       np.char.zfill(days.astype(str), 2))
+    return np.char.add(
+        np.char.add(np.char.add(years.astype(str), "/"), np.char.add(np.char.zfill(months.astype(str), 2), "/")),
+        np.char.zfill(days.astype(str), 2),
+    )
 
 
 def _pick(rng: np.random.Generator, choices: tuple[str, ...], count: int) -> np.ndarray:
@@ -119,28 +142,35 @@ def _people(rng: np.random.Generator, count: int, provinces: int) -> _People:
 
 def _applicants(rng: np.random.Generator, people: _People, count: int, codes: list[str]) -> pd.DataFrame:
     """Registrations: most persons once in their home province, about 8% again elsewhere."""
-    person = np.concatenate([np.arange(len(people.national_id)),
-                             rng.integers(0, len(people.national_id), size=max(count - len(people.national_id), 0))])
+    person = np.concatenate(
+        [
+            np.arange(len(people.national_id)),
+            rng.integers(0, len(people.national_id), size=max(count - len(people.national_id), 0)),
+        ]
+    )
     person = person[:count]
     again = np.arange(count) >= len(people.national_id)
     province = np.where(again, rng.integers(0, len(codes), size=count), people.home[person])
-    supporter = np.where(rng.random(count) < 0.25,
-                         np.char.add("S-", rng.integers(1000, 9999, size=count).astype(str)).astype(object), "")
-    return pd.DataFrame({
-        "_province": np.asarray(codes, dtype=object)[province],
-        "application_id": np.char.add("A-", np.arange(1, count + 1).astype(str)).astype(object),
-        "national_id": people.national_id[person],
-        "first_name": people.first_name[person],
-        "last_name": people.last_name[person],
-        "father_name": people.father_name[person],
-        "gender": people.gender[person],
-        "birth_date": people.birth_date[person],
-        "mobile": people.mobile[person],
-        "county": _pick(rng, COUNTIES, count),
-        "business_category": _pick(rng, CATEGORIES, count),
-        "registered_at": _jalali_dates(rng, count).astype(object),
-        "supporter_id": supporter,
-    })
+    supporter = np.where(
+        rng.random(count) < 0.25, np.char.add("S-", rng.integers(1000, 9999, size=count).astype(str)).astype(object), ""
+    )
+    return pd.DataFrame(
+        {
+            "_province": np.asarray(codes, dtype=object)[province],
+            "application_id": np.char.add("A-", np.arange(1, count + 1).astype(str)).astype(object),
+            "national_id": people.national_id[person],
+            "first_name": people.first_name[person],
+            "last_name": people.last_name[person],
+            "father_name": people.father_name[person],
+            "gender": people.gender[person],
+            "birth_date": people.birth_date[person],
+            "mobile": people.mobile[person],
+            "county": _pick(rng, COUNTIES, count),
+            "business_category": _pick(rng, CATEGORIES, count),
+            "registered_at": _jalali_dates(rng, count).astype(object),
+            "supporter_id": supporter,
+        }
+    )
 
 
 def _loans(rng: np.random.Generator, people: _People, count: int, codes: list[str]) -> pd.DataFrame:
@@ -150,38 +180,42 @@ def _loans(rng: np.random.Generator, people: _People, count: int, codes: list[st
     status = _pick(rng, ("تصویب شده", "پرداخت شده", "پرداخت شده", "لغو شده"), count)
     individual = rng.random(count) < 0.8
     amount = np.where(individual, rng.integers(20, 150, size=count), rng.integers(100, 250, size=count)) * 10_000_000
-    return pd.DataFrame({
-        "_province": np.asarray(codes, dtype=object)[people.home[person]],
-        "loan_id": np.char.add("L-", np.arange(1, count + 1).astype(str)).astype(object),
-        "bank": _pick(rng, BANKS, count),
-        "national_id": people.national_id[person],
-        "first_name": people.first_name[person],
-        "last_name": people.last_name[person],
-        "loan_type": np.where(individual, "انفرادی", "شبکه‌ای").astype(object),
-        "amount_rial": amount.astype(str).astype(object),
-        "approved_at": approved,
-        "disbursed_at": np.where(status == "پرداخت شده", approved, ""),
-        "status": status,
-    })
+    return pd.DataFrame(
+        {
+            "_province": np.asarray(codes, dtype=object)[people.home[person]],
+            "loan_id": np.char.add("L-", np.arange(1, count + 1).astype(str)).astype(object),
+            "bank": _pick(rng, BANKS, count),
+            "national_id": people.national_id[person],
+            "first_name": people.first_name[person],
+            "last_name": people.last_name[person],
+            "loan_type": np.where(individual, "انفرادی", "شبکه‌ای").astype(object),
+            "amount_rial": amount.astype(str).astype(object),
+            "approved_at": approved,
+            "disbursed_at": np.where(status == "پرداخت شده", approved, ""),
+            "status": status,
+        }
+    )
 
 
 def _training(rng: np.random.Generator, people: _People, count: int, codes: list[str]) -> pd.DataFrame:
     person = rng.integers(0, len(people.national_id), size=count)
     start = _jalali_dates(rng, count)
-    return pd.DataFrame({
-        "_province": np.asarray(codes, dtype=object)[people.home[person]],
-        "enrollment_id": np.char.add("T-", np.arange(1, count + 1).astype(str)).astype(object),
-        "national_id": people.national_id[person],
-        "first_name": people.first_name[person],
-        "last_name": people.last_name[person],
-        "course_title": _pick(rng, COURSES, count),
-        "course_type": _pick(rng, ("تخصصی", "عمومی"), count),
-        "provider": _pick(rng, PROVIDERS, count),
-        "hours": rng.integers(8, 120, size=count).astype(str).astype(object),
-        "start_date": start.astype(object),
-        "end_date": start.astype(object),
-        "completed": _pick(rng, ("بله", "بله", "بله", "خیر"), count),
-    })
+    return pd.DataFrame(
+        {
+            "_province": np.asarray(codes, dtype=object)[people.home[person]],
+            "enrollment_id": np.char.add("T-", np.arange(1, count + 1).astype(str)).astype(object),
+            "national_id": people.national_id[person],
+            "first_name": people.first_name[person],
+            "last_name": people.last_name[person],
+            "course_title": _pick(rng, COURSES, count),
+            "course_type": _pick(rng, ("تخصصی", "عمومی"), count),
+            "provider": _pick(rng, PROVIDERS, count),
+            "hours": rng.integers(8, 120, size=count).astype(str).astype(object),
+            "start_date": start.astype(object),
+            "end_date": start.astype(object),
+            "completed": _pick(rng, ("بله", "بله", "بله", "خیر"), count),
+        }
+    )
 
 
 SPOILERS = {
@@ -195,7 +229,8 @@ def _mistype_ids(frame: pd.DataFrame, rows: np.ndarray) -> None:
     ids = frame["national_id"].to_numpy()[rows].astype("U10")
     last = ids.view("U1").reshape(-1, 10)[:, 9].astype(int)
     frame.iloc[rows, frame.columns.get_loc("national_id")] = np.char.add(
-        np.asarray([value[:9] for value in ids], dtype="U9"), ((last + 1) % 10).astype(str)).astype(object)
+        np.asarray([value[:9] for value in ids], dtype="U9"), ((last + 1) % 10).astype(str)
+    ).astype(object)
 
 
 def _refusable(frame: pd.DataFrame, rng: np.random.Generator, source: str, share: float) -> int:
@@ -225,15 +260,16 @@ def _xlsx_bytes(frame: pd.DataFrame, sheet: str) -> bytes:
     return buffer.getvalue()
 
 
-def _write_files(root: Path, source: str, frame: pd.DataFrame, tag: str, rows_per_file: int,
-                 summary: DropSummary, counter: list[int]) -> None:
+def _write_files(
+    root: Path, source: str, frame: pd.DataFrame, tag: str, rows_per_file: int, summary: DropSummary, counter: list[int]
+) -> None:
     """Each province's rows in files of at most ``rows_per_file``, in a mix of formats."""
     for province, rows in frame.groupby("_province", sort=True):
         rows = rows.drop(columns="_province").rename(columns=HEADERS[source])
         folder = root / str(province) / source
         folder.mkdir(parents=True, exist_ok=True)
         for part, start in enumerate(range(0, len(rows), rows_per_file), start=1):
-            chunk = rows.iloc[start:start + rows_per_file]
+            chunk = rows.iloc[start : start + rows_per_file]
             counter[0] += 1
             stem = f"{source}_{tag}_{part:03d}"
             if counter[0] % XLSX_EVERY == 0:  # an Excel file, with the rest of the chunk as CSV
@@ -255,11 +291,18 @@ def _count(summary: DropSummary, source: str, kind: str) -> None:
     summary.files[source] = summary.files.get(source, 0) + 1
 
 
-def write_national_drop(root: Path, applicants: int = NATIONAL_DEFAULTS["applicants"],
-                        loans: int = NATIONAL_DEFAULTS["loans"], training: int = NATIONAL_DEFAULTS["training"],
-                        seed: int = 1404, tag: str = "1403", bad_share: float = BAD_SHARE,
-                        rows_per_file: int = ROWS_PER_FILE, first_id: int = 0,
-                        provinces: int | None = None) -> DropSummary:
+def write_national_drop(
+    root: Path,
+    applicants: int = NATIONAL_DEFAULTS["applicants"],
+    loans: int = NATIONAL_DEFAULTS["loans"],
+    training: int = NATIONAL_DEFAULTS["training"],
+    seed: int = 1404,
+    tag: str = "1403",
+    bad_share: float = BAD_SHARE,
+    rows_per_file: int = ROWS_PER_FILE,
+    first_id: int = 0,
+    provinces: int | None = None,
+) -> DropSummary:
     """Write a national drop under ``root`` (``<IR-xx>/<source>/*.csv|xlsx``); returns what was written.
 
     ``first_id`` offsets the record IDs, so that a later drop (a daily increment)

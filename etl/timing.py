@@ -57,7 +57,8 @@ def peaks() -> dict[str, float]:
 def totals() -> dict[str, float]:
     """Seconds per stage so far, in pipeline order."""
     return {name: round(_seconds.get(name, 0.0), 3) for name in STAGES} | {
-        name: round(value, 3) for name, value in _seconds.items() if name not in STAGES}
+        name: round(value, 3) for name, value in _seconds.items() if name not in STAGES
+    }
 
 
 def reset() -> None:

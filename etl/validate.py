@@ -136,8 +136,9 @@ def validate(frame: pd.DataFrame, source: Source) -> ValidationOutcome:
     return validate_many([frame], source)[0]
 
 
-def validate_many(frames: list[pd.DataFrame], source: Source,
-                  duplicates: Duplicates | None = None) -> list[ValidationOutcome]:
+def validate_many(
+    frames: list[pd.DataFrame], source: Source, duplicates: Duplicates | None = None
+) -> list[ValidationOutcome]:
     """Validate several files' rows of one source with one run of the suite; one outcome per file.
 
     The suite's fixed cost (GX plans every expectation anew on each run) is paid
@@ -155,17 +156,22 @@ def validate_many(frames: list[pd.DataFrame], source: Source,
             accepted, conflicting = _resolve_duplicate_keys(passed, source)
         else:
             conflicting = [label for label in passed.index if label in duplicates.conflicting]
-            accepted = passed.drop(index=[label for label in passed.index
-                                          if label in duplicates.conflicting or label in duplicates.superseded])
+            accepted = passed.drop(
+                index=[
+                    label for label in passed.index if label in duplicates.conflicting or label in duplicates.superseded
+                ]
+            )
         for label in conflicting:
             reasons[label] = [CONFLICTING_DUPLICATE]
             for labels in warnings.values():
                 labels.discard(label)
-        outcomes.append(ValidationOutcome(
-            accepted=accepted,
-            rejected=reasons,
-            warnings_by_reason=Counter({reason: len(labels) for reason, labels in warnings.items() if labels}),
-        ))
+        outcomes.append(
+            ValidationOutcome(
+                accepted=accepted,
+                rejected=reasons,
+                warnings_by_reason=Counter({reason: len(labels) for reason, labels in warnings.items() if labels}),
+            )
+        )
     return outcomes
 
 
@@ -183,11 +189,18 @@ def fingerprints(frames: list[pd.DataFrame], source: Source) -> pd.DataFrame:
             continue
         _reasons, passed, _warnings = _row_rules(frame, failing)
         as_text = passed[values].astype("string").fillna("\x00")
-        found.append(pd.DataFrame({
-            "key_a": pd.util.hash_pandas_object(as_text[keys], index=False).to_numpy(),
-            "key_b": pd.util.hash_pandas_object(as_text[keys], index=False, hash_key="mashaghel-keys-b").to_numpy(),
-            "value": pd.util.hash_pandas_object(as_text, index=False).to_numpy(),
-        }, index=passed.index))
+        found.append(
+            pd.DataFrame(
+                {
+                    "key_a": pd.util.hash_pandas_object(as_text[keys], index=False).to_numpy(),
+                    "key_b": pd.util.hash_pandas_object(
+                        as_text[keys], index=False, hash_key="mashaghel-keys-b"
+                    ).to_numpy(),
+                    "value": pd.util.hash_pandas_object(as_text, index=False).to_numpy(),
+                },
+                index=passed.index,
+            )
+        )
     return pd.concat(found) if found else pd.DataFrame(columns=["key_a", "key_b", "value"])
 
 
@@ -211,8 +224,9 @@ def _suite_failures(frames: list[pd.DataFrame], source: Source) -> list[list[tup
     return failing_by_file
 
 
-def _row_rules(frame: pd.DataFrame, failing_expectations: list[tuple[dict, pd.Index]]
-               ) -> tuple[dict[object, list[str]], pd.DataFrame, dict[str, set]]:
+def _row_rules(
+    frame: pd.DataFrame, failing_expectations: list[tuple[dict, pd.Index]]
+) -> tuple[dict[object, list[str]], pd.DataFrame, dict[str, set]]:
     """(reasons of refused rows, rows that passed with warning columns emptied, warned labels by reason)."""
     reasons: dict[object, list[str]] = {}
     blanks: list[tuple[str, list[str], pd.Index]] = []
@@ -242,8 +256,9 @@ def key_columns(source: Source) -> list[str]:
 
 def canonical_columns(source: Source) -> list[str]:
     """The columns that decide whether two rows are identical (keys compared like headers)."""
-    names = [f"{c.name}__key" if c.kind == "key" else c.name for c in source.columns
-             if c.kind not in ("amount", "province")]
+    names = [
+        f"{c.name}__key" if c.kind == "key" else c.name for c in source.columns if c.kind not in ("amount", "province")
+    ]
     if any(c.kind == "amount" for c in source.columns):
         names.append("amount_rial")
     return names
@@ -281,10 +296,13 @@ def data_docs(target: Path) -> str:
         _validation_definition(source)
     site = "rules_" + hashlib.sha1(str(target).encode()).hexdigest()[:12]  # one site per target folder
     if site not in (context.get_site_names() or []):
-        context.add_data_docs_site(site_name=site, site_config={
-            "class_name": "SiteBuilder",
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(target)},
-        })
+        context.add_data_docs_site(
+            site_name=site,
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(target)},
+            },
+        )
     context.build_data_docs(site_names=[site])
     return str(target / "index.html")

@@ -45,8 +45,9 @@ def create_warehouse_engine(url: str) -> Engine:
 
         return engine
     # Unqualified names find the personal tables first, then the reporting layer (etl/access.py).
-    return sa.create_engine(parsed, pool_pre_ping=True,
-                            connect_args={"options": f"-c search_path={SEARCH_PATH.replace(' ', '')}"})
+    return sa.create_engine(
+        parsed, pool_pre_ping=True, connect_args={"options": f"-c search_path={SEARCH_PATH.replace(' ', '')}"}
+    )
 
 
 def check_reachable(engine: Engine) -> None:

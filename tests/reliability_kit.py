@@ -39,10 +39,17 @@ PSEUDONYM_KEY = "reliability-tests-0123456789abcdef0123456789abcdef"
 # A small drop from the sample generator with every kind of outcome: loaded, refused rows, refused
 # files, a copy of the same bytes, an empty file, later versions of keys, bytes resent to the right folder.
 SMALL_DROP = (
-    "IR-02/applicants/list_1401.csv", "IR-02/applicants/list_1401 - Copy.csv", "IR-10/loans/pilot_loans_1402.xlsx",
-    "IR-06/training/courses_1401.csv", "IR-07/loans/breaches_1398.csv", "IR-01/applicants/ثبت نام_خطادار_1403.csv",
-    "IR-18/training/export_1403.csv", "Tehran/applicants/tehran_list.csv", "IR-05/applicants/empty.csv",
-    "IR-07/loans/اصلاحیه_1404.csv", "IR-23/applicants/tehran_list.csv",
+    "IR-02/applicants/list_1401.csv",
+    "IR-02/applicants/list_1401 - Copy.csv",
+    "IR-10/loans/pilot_loans_1402.xlsx",
+    "IR-06/training/courses_1401.csv",
+    "IR-07/loans/breaches_1398.csv",
+    "IR-01/applicants/ثبت نام_خطادار_1403.csv",
+    "IR-18/training/export_1403.csv",
+    "Tehran/applicants/tehran_list.csv",
+    "IR-05/applicants/empty.csv",
+    "IR-07/loans/اصلاحیه_1404.csv",
+    "IR-23/applicants/tehran_list.csv",
 )
 
 # Columns that legitimately differ between two runs of the same files: ids, run ids and clock times.
@@ -94,14 +101,33 @@ class Roots:
     def settings(self, **overrides: object) -> Settings:
         """In-process settings equal to those of :meth:`command` (the same pseudonym key)."""
         os.environ["MASHAGHEL_PSEUDONYM_KEY"] = PSEUDONYM_KEY
-        given: dict[str, object] = {"ingest_root": self.ingest, "archive_root": self.archive,
-                                    "outbox_root": self.outbox, "warehouse": self.warehouse, "settle_seconds": 0}
+        given: dict[str, object] = {
+            "ingest_root": self.ingest,
+            "archive_root": self.archive,
+            "outbox_root": self.outbox,
+            "warehouse": self.warehouse,
+            "settle_seconds": 0,
+        }
         return Settings.resolve(**{**given, **overrides})
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "etl", "run", "--ingest-root", str(self.ingest), "--archive-root",
-                str(self.archive), "--outbox-root", str(self.outbox), "--warehouse", self.warehouse,
-                "--settle-seconds", "0", "--quiet"]
+        return [
+            sys.executable,
+            "-m",
+            "etl",
+            "run",
+            "--ingest-root",
+            str(self.ingest),
+            "--archive-root",
+            str(self.archive),
+            "--outbox-root",
+            str(self.outbox),
+            "--warehouse",
+            self.warehouse,
+            "--settle-seconds",
+            "0",
+            "--quiet",
+        ]
 
     def cli_args(self) -> list[str]:
         return self.command()[3:]
@@ -145,12 +171,20 @@ def run_env(fault: str | None = None, **settings: str) -> dict[str, str]:
 
 
 def start_run(roots: Roots, fault: str | None = None, **settings: str) -> subprocess.Popen:
-    return subprocess.Popen(roots.command(), cwd=REPO, env=run_env(fault, **settings), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        roots.command(),
+        cwd=REPO,
+        env=run_env(fault, **settings),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def finish(process: subprocess.Popen, started: float, kill_after: float | None = None,
-           timeout: float = 300) -> RunResult:
+def finish(
+    process: subprocess.Popen, started: float, kill_after: float | None = None, timeout: float = 300
+) -> RunResult:
     """Wait for a run; SIGKILL it after ``kill_after`` seconds when it has not ended by then."""
     try:
         _, err = process.communicate(timeout=kill_after if kill_after is not None else timeout)
@@ -180,8 +214,10 @@ def concurrent_runs(roots: Roots, runs: int = 2, **settings: str) -> list[RunRes
 
 def _table_names(connection: sa.Connection) -> list[str]:
     if connection.dialect.name == "postgresql":
-        query = ("SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
-                 " AND table_schema = ANY (current_schemas(false))")
+        query = (
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+            " AND table_schema = ANY (current_schemas(false))"
+        )
     else:
         query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
     return sorted(name for (name,) in connection.execute(sa.text(query)))
@@ -210,8 +246,10 @@ def _rows(connection: sa.Connection, table: str, files: dict[object, str], base:
 
 
 def _files(connection: sa.Connection) -> dict[object, str]:
-    return {file_id: f"{path}|{sha}" for file_id, path, sha in
-            connection.execute(sa.text("SELECT file_id, relative_path, sha256 FROM ingest_file"))}
+    return {
+        file_id: f"{path}|{sha}"
+        for file_id, path, sha in connection.execute(sa.text("SELECT file_id, relative_path, sha256 FROM ingest_file"))
+    }
 
 
 def tree(folder: Path, base: Path) -> dict[str, object]:
@@ -249,12 +287,18 @@ def snapshot(roots: Roots) -> Snapshot:
         with engine.connect() as connection:
             files = _files(connection)
             tables = {table: _rows(connection, table, files, roots.base) for table in _table_names(connection)}
-            views = {view: sorted(json.dumps(row, sort_keys=True, default=str, ensure_ascii=False)
-                                  for row in view_rows(connection, view)) for view in REPORTING_VIEWS}
+            views = {
+                view: sorted(
+                    json.dumps(row, sort_keys=True, default=str, ensure_ascii=False)
+                    for row in view_rows(connection, view)
+                )
+                for view in REPORTING_VIEWS
+            }
     finally:
         engine.dispose()
-    return Snapshot(tables, views, tree(roots.ingest, roots.base), tree(roots.archive, roots.base),
-                    tree(roots.outbox, roots.base))
+    return Snapshot(
+        tables, views, tree(roots.ingest, roots.base), tree(roots.archive, roots.base), tree(roots.outbox, roots.base)
+    )
 
 
 def record_state(roots: Roots) -> tuple[frozenset[str], dict[str, list[str]]]:
@@ -280,8 +324,10 @@ def differences(expected: Snapshot, got: Snapshot, limit: int = 3) -> list[str]:
             missing = sorted(set(want.get(name, [])) - set(have.get(name, [])))
             extra = sorted(set(have.get(name, [])) - set(want.get(name, [])))
             if missing or extra or len(want.get(name, [])) != len(have.get(name, [])):
-                found.append(f"{part[:-1]} {name}: {len(want.get(name, []))} rows expected, "
-                             f"{len(have.get(name, []))} found; missing {missing[:limit]}; extra {extra[:limit]}")
+                found.append(
+                    f"{part[:-1]} {name}: {len(want.get(name, []))} rows expected, "
+                    f"{len(have.get(name, []))} found; missing {missing[:limit]}; extra {extra[:limit]}"
+                )
     for part in ("ingest", "archive", "outbox"):
         want, have = getattr(expected, part), getattr(got, part)
         for name in sorted(set(want) | set(have)):
@@ -352,14 +398,17 @@ def check_after_kill(roots: Roots, reference: Reference) -> list[str]:
         problems.append(f"the manifest holds {sorted(paths)}, not the first {done} files {reference.order[:done]}")
     elif records != reference.prefixes[done]:
         table = next(t for t in RECORD_TABLES if records[t] != reference.prefixes[done][t])
-        problems.append(f"after {done} committed files, {table} differs from the uninterrupted run's: a partial"
-                        f" file is visible ({len(records[table])} rows, {len(reference.prefixes[done][table])}"
-                        " expected)")
+        problems.append(
+            f"after {done} committed files, {table} differs from the uninterrupted run's: a partial"
+            f" file is visible ({len(records[table])} rows, {len(reference.prefixes[done][table])}"
+            " expected)"
+        )
     left = [p for p in roots.ingest.rglob("*") if p.is_file() or p.is_symlink()]
     archived = [p for p in roots.archive.rglob("*") if p.is_file() or p.is_symlink()]
     if len(left) + len(archived) != len(reference.drop):
-        problems.append(f"{len(reference.drop)} files dropped, {len(left)} in the ingest folder and"
-                        f" {len(archived)} in the archive")
+        problems.append(
+            f"{len(reference.drop)} files dropped, {len(left)} in the ingest folder and {len(archived)} in the archive"
+        )
     return problems
 
 
@@ -382,8 +431,17 @@ class Tally:
     problems: list[str] = field(default_factory=list)
 
     def add(self, other: Tally) -> Tally:
-        for name in ("trials", "kills", "runs", "files", "rows", "files_lost", "rows_counted_twice", "crashes",
-                     "mismatches"):
+        for name in (
+            "trials",
+            "kills",
+            "runs",
+            "files",
+            "rows",
+            "files_lost",
+            "rows_counted_twice",
+            "crashes",
+            "mismatches",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.problems.extend(other.problems)
         return self
@@ -424,8 +482,13 @@ def _next_kill(rng: random.Random, kills: int, roots: Roots, run_seconds: float)
     return f"{kind}:{rng.randint(1, len(REPORTING_VIEWS) - 1) if kind == 'during_publish' else 1}", None
 
 
-def kill_trials(reference: Reference, fresh_roots: RootsFactory, kills: int, seed: int = 1404,
-                log: Callable[[str], None] | None = None) -> Tally:
+def kill_trials(
+    reference: Reference,
+    fresh_roots: RootsFactory,
+    kills: int,
+    seed: int = 1404,
+    log: Callable[[str], None] | None = None,
+) -> Tally:
     """Kill ``python -m etl run`` at least ``kills`` times, in chains of one to four kills per trial, then
     let a last run finish each trial and compare it with the uninterrupted run."""
     rng = random.Random(seed)
@@ -464,8 +527,13 @@ def kill_trials(reference: Reference, fresh_roots: RootsFactory, kills: int, see
     return tally
 
 
-def concurrent_trials(reference: Reference, fresh_roots: RootsFactory, trials: int, runs: int = 2,
-                      log: Callable[[str], None] | None = None) -> Tally:
+def concurrent_trials(
+    reference: Reference,
+    fresh_roots: RootsFactory,
+    trials: int,
+    runs: int = 2,
+    log: Callable[[str], None] | None = None,
+) -> Tally:
     """``runs`` runs at once on the same drop, ``trials`` times; each compared with the uninterrupted run."""
     tally = Tally()
     for trial in range(1, trials + 1):

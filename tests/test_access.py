@@ -28,8 +28,17 @@ from tests.conftest import analyst_url, create_postgres_database, drop_postgres_
 pytestmark = pytest.mark.postgres
 
 KEY = "k" * 16 + "0123456789abcdef0123456789abcdef"
-PERSONAL_COLUMNS = {"national_id", "first_name", "last_name", "father_name", "mobile", "birth_date", "raw",
-                    "extra", "birth_date_jalali_month"}
+PERSONAL_COLUMNS = {
+    "national_id",
+    "first_name",
+    "last_name",
+    "father_name",
+    "mobile",
+    "birth_date",
+    "raw",
+    "extra",
+    "birth_date_jalali_month",
+}
 
 
 @dataclass(frozen=True)
@@ -44,8 +53,13 @@ def loaded(tmp_path_factory) -> Iterator[Loaded]:
     require_postgres()
     url = create_postgres_database()
     root = tmp_path_factory.mktemp("access")
-    settings = Settings(ingest_root=root / "in", archive_root=root / "archive", outbox_root=root / "outbox",
-                        warehouse=url, pseudonym_key=KEY)
+    settings = Settings(
+        ingest_root=root / "in",
+        archive_root=root / "archive",
+        outbox_root=root / "outbox",
+        warehouse=url,
+        pseudonym_key=KEY,
+    )
     build_plan(persons=60).write_batch(settings.ingest_root, 1)
     report = run(settings)
     assert not report.failures
@@ -58,9 +72,17 @@ def loaded(tmp_path_factory) -> Iterator[Loaded]:
 def _relations(url: str, schema: str) -> list[str]:
     engine = create_warehouse_engine(url)
     with engine.connect() as connection:
-        names = connection.execute(sa.text(
-            "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = :s AND c.relkind IN ('r', 'v', 'm', 'p') ORDER BY 1"), {"s": schema}).scalars().all()
+        names = (
+            connection.execute(
+                sa.text(
+                    "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = :s AND c.relkind IN ('r', 'v', 'm', 'p') ORDER BY 1"
+                ),
+                {"s": schema},
+            )
+            .scalars()
+            .all()
+        )
     engine.dispose()
     return list(names)
 
@@ -83,9 +105,20 @@ def _refused(url: str, statement: str) -> str:
 
 def test_the_analyst_reads_every_reporting_object_and_the_same_figures(loaded):
     reporting = _relations(loaded.owner_url, "reporting")
-    assert {"rpt_province_summary", "rpt_monthly_loans", "rpt_quarantine_summary", "rpt_loan_cap_breaches",
-            "registration", "loan", "training_enrollment", "person", "ref_province", "ref_loan_cap",
-            "ingest_file", "rejected_row_reason"} <= set(reporting)
+    assert {
+        "rpt_province_summary",
+        "rpt_monthly_loans",
+        "rpt_quarantine_summary",
+        "rpt_loan_cap_breaches",
+        "registration",
+        "loan",
+        "training_enrollment",
+        "person",
+        "ref_province",
+        "ref_loan_cap",
+        "ingest_file",
+        "rejected_row_reason",
+    } <= set(reporting)
     owner = create_warehouse_engine(loaded.owner_url)
     analyst = sa.create_engine(loaded.analyst_url)
     with owner.connect() as as_owner, analyst.connect() as as_analyst:
@@ -96,8 +129,10 @@ def test_the_analyst_reads_every_reporting_object_and_the_same_figures(loaded):
             query = sa.text(f"SELECT * FROM {view} ORDER BY 1, 2, 3")  # unqualified, as analysts write it
             assert as_analyst.execute(query).all() == as_owner.execute(query).all()
         # The pseudonymised views hold the same records as the tables behind them.
-        assert as_analyst.execute(sa.text("SELECT COUNT(*), SUM(amount_rial) FROM loan")).one() == \
-            as_owner.execute(sa.text("SELECT COUNT(*), SUM(amount_rial) FROM personal.loan")).one()
+        assert (
+            as_analyst.execute(sa.text("SELECT COUNT(*), SUM(amount_rial) FROM loan")).one()
+            == as_owner.execute(sa.text("SELECT COUNT(*), SUM(amount_rial) FROM personal.loan")).one()
+        )
         persons = as_analyst.execute(sa.text("SELECT COUNT(DISTINCT person_pseudonym) FROM person")).scalar_one()
         assert persons == as_owner.execute(sa.text("SELECT COUNT(*) FROM person")).scalar_one() > 0
         assert as_analyst.execute(sa.text("SELECT COUNT(*) FROM person WHERE person_pseudonym IS NULL")).scalar() == 0
@@ -108,13 +143,23 @@ def test_the_analyst_reads_every_reporting_object_and_the_same_figures(loaded):
 def test_the_analyst_sees_no_personal_column_anywhere(loaded):
     analyst = sa.create_engine(loaded.analyst_url)
     with analyst.connect() as connection:
-        visible = connection.execute(sa.text(
-            "SELECT table_schema, table_name, column_name FROM information_schema.columns"
-            " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')")).all()
-        readable_personal = connection.execute(sa.text(
-            "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'personal' AND c.relkind IN ('r', 'v')"
-            " AND has_table_privilege(c.oid, 'SELECT')")).scalars().all()
+        visible = connection.execute(
+            sa.text(
+                "SELECT table_schema, table_name, column_name FROM information_schema.columns"
+                " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+            )
+        ).all()
+        readable_personal = (
+            connection.execute(
+                sa.text(
+                    "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = 'personal' AND c.relkind IN ('r', 'v')"
+                    " AND has_table_privilege(c.oid, 'SELECT')"
+                )
+            )
+            .scalars()
+            .all()
+        )
     analyst.dispose()
     assert visible, "the analyst sees no columns at all"
     assert {schema for schema, _, _ in visible} == {"reporting"}
@@ -122,16 +167,19 @@ def test_the_analyst_sees_no_personal_column_anywhere(loaded):
     assert readable_personal == []
 
 
-@pytest.mark.parametrize("statement", [
-    "SELECT * FROM personal.registration",
-    "SELECT * FROM personal.loan",
-    "SELECT * FROM personal.training_enrollment",
-    "SELECT * FROM personal.person",
-    "SELECT * FROM personal.rejected_row",
-    "SELECT * FROM personal.rpt_loan_cap_breaches",
-    "SELECT * FROM personal.pseudonym_key",
-    "SELECT * FROM public.alembic_version",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT * FROM personal.registration",
+        "SELECT * FROM personal.loan",
+        "SELECT * FROM personal.training_enrollment",
+        "SELECT * FROM personal.person",
+        "SELECT * FROM personal.rejected_row",
+        "SELECT * FROM personal.rpt_loan_cap_breaches",
+        "SELECT * FROM personal.pseudonym_key",
+        "SELECT * FROM public.alembic_version",
+    ],
+)
 def test_the_analyst_is_refused_personal_data(loaded, statement):
     assert _refused(loaded.analyst_url, statement) == "InsufficientPrivilege"
 
@@ -163,9 +211,12 @@ def _first_column(schema: str, name: str) -> str:
 def test_the_analyst_can_write_nothing(loaded):
     owner = create_warehouse_engine(loaded.owner_url)
     with owner.connect() as connection:
-        objects = connection.execute(sa.text(
-            "SELECT table_schema, table_name, MIN(column_name) FROM information_schema.columns"
-            " WHERE table_schema IN ('personal', 'reporting') GROUP BY 1, 2")).all()
+        objects = connection.execute(
+            sa.text(
+                "SELECT table_schema, table_name, MIN(column_name) FROM information_schema.columns"
+                " WHERE table_schema IN ('personal', 'reporting') GROUP BY 1, 2"
+            )
+        ).all()
     owner.dispose()
     _FIRST_COLUMNS.update({(schema, name): column for schema, name, column in objects})
     attempts = [statement for schema, name, _ in objects for statement in _write_statements(schema, name)]
@@ -180,8 +231,7 @@ def test_the_analyst_can_write_nothing(loaded):
         "SELECT setval(pg_get_serial_sequence('reporting.ingest_file', 'file_id'), 1)",
     ]
     assert len(attempts) > 80
-    allowed = [statement for statement in attempts
-               if _refused_or_none(loaded.analyst_url, statement) is None]
+    allowed = [statement for statement in attempts if _refused_or_none(loaded.analyst_url, statement) is None]
     assert allowed == []
 
 
@@ -215,27 +265,38 @@ def _access_snapshot(url: str) -> dict:
     """Schemas, objects, owners, privileges, default privileges, settings and comments of a warehouse."""
     engine = create_warehouse_engine(url)
     with engine.connect() as connection:
+
         def rows(query: str) -> list:
             return [tuple(map(str, row)) for row in connection.exec_driver_sql(query).all()]
 
         snapshot = {
-            "schemas": rows("SELECT nspname, pg_get_userbyid(nspowner), nspacl FROM pg_namespace"
-                            " WHERE nspname IN ('personal', 'reporting', 'public') ORDER BY 1"),
-            "objects": rows("SELECT n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner), c.relacl,"
-                            " obj_description(c.oid, 'pg_class') FROM pg_class AS c"
-                            " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-                            " WHERE n.nspname IN ('personal', 'reporting', 'public') ORDER BY 1, 2"),
-            "columns": rows("SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),"
-                            " col_description(c.oid, a.attnum) FROM pg_attribute AS a"
-                            " JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-                            " WHERE n.nspname IN ('personal', 'reporting') AND a.attnum > 0 AND NOT a.attisdropped"
-                            " ORDER BY 1, 2, 3"),
-            "default_privileges": rows("SELECT pg_get_userbyid(defaclrole) = current_user OR"
-                                       " pg_get_userbyid(defaclrole) = 'mashaghel_owner', n.nspname,"
-                                       " defaclobjtype, defaclacl FROM pg_default_acl AS d"
-                                       " JOIN pg_namespace AS n ON n.oid = d.defaclnamespace ORDER BY 1, 2, 3"),
-            "settings": rows("SELECT unnest(setconfig) FROM pg_db_role_setting AS s JOIN pg_database AS d"
-                             " ON d.oid = s.setdatabase WHERE d.datname = current_database() ORDER BY 1"),
+            "schemas": rows(
+                "SELECT nspname, pg_get_userbyid(nspowner), nspacl FROM pg_namespace"
+                " WHERE nspname IN ('personal', 'reporting', 'public') ORDER BY 1"
+            ),
+            "objects": rows(
+                "SELECT n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner), c.relacl,"
+                " obj_description(c.oid, 'pg_class') FROM pg_class AS c"
+                " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+                " WHERE n.nspname IN ('personal', 'reporting', 'public') ORDER BY 1, 2"
+            ),
+            "columns": rows(
+                "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),"
+                " col_description(c.oid, a.attnum) FROM pg_attribute AS a"
+                " JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+                " WHERE n.nspname IN ('personal', 'reporting') AND a.attnum > 0 AND NOT a.attisdropped"
+                " ORDER BY 1, 2, 3"
+            ),
+            "default_privileges": rows(
+                "SELECT pg_get_userbyid(defaclrole) = current_user OR"
+                " pg_get_userbyid(defaclrole) = 'mashaghel_owner', n.nspname,"
+                " defaclobjtype, defaclacl FROM pg_default_acl AS d"
+                " JOIN pg_namespace AS n ON n.oid = d.defaclnamespace ORDER BY 1, 2, 3"
+            ),
+            "settings": rows(
+                "SELECT unnest(setconfig) FROM pg_db_role_setting AS s JOIN pg_database AS d"
+                " ON d.oid = s.setdatabase WHERE d.datname = current_database() ORDER BY 1"
+            ),
             "database": rows("SELECT datacl FROM pg_database WHERE datname = current_database()"),
         }
     engine.dispose()
@@ -266,12 +327,15 @@ def test_comments_carry_the_data_dictionary(loaded):
     docs = documented_objects()
     engine = create_warehouse_engine(loaded.owner_url)
     with engine.connect() as connection:
-        comments = connection.execute(sa.text(
-            "SELECT n.nspname, c.relname, a.attname, col_description(c.oid, a.attnum),"
-            " obj_description(c.oid, 'pg_class') FROM pg_attribute AS a"
-            " JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-            " WHERE n.nspname IN ('personal', 'reporting') AND c.relkind IN ('r', 'v')"
-            " AND a.attnum > 0 AND NOT a.attisdropped")).all()
+        comments = connection.execute(
+            sa.text(
+                "SELECT n.nspname, c.relname, a.attname, col_description(c.oid, a.attnum),"
+                " obj_description(c.oid, 'pg_class') FROM pg_attribute AS a"
+                " JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+                " WHERE n.nspname IN ('personal', 'reporting') AND c.relkind IN ('r', 'v')"
+                " AND a.attnum > 0 AND NOT a.attisdropped"
+            )
+        ).all()
     engine.dispose()
     checked = 0
     for schema, relation, column, comment, table_comment in comments:
@@ -287,19 +351,26 @@ def test_comments_carry_the_data_dictionary(loaded):
 
 def test_the_pseudonym_key_never_reaches_the_warehouse(loaded):
     url = sa.make_url(loaded.owner_url)
-    dump = subprocess.run(["pg_dump", "-h", url.host, "-p", str(url.port or 5432), "-U", url.username,
-                           url.database], capture_output=True, text=True, check=True).stdout
+    dump = subprocess.run(
+        ["pg_dump", "-h", url.host, "-p", str(url.port or 5432), "-U", url.username, url.database],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "COPY personal.person" in dump and len(dump) > 10_000
     key = KEY.encode()
     assert KEY not in dump and key.hex() not in dump
     assert fingerprint(key) in dump  # only its fingerprint
     engine = create_warehouse_engine(loaded.owner_url)
     with engine.connect() as connection:
-        pairs = connection.execute(sa.text(
-            "SELECT national_id, person_pseudonym FROM registration UNION"
-            " SELECT national_id, person_pseudonym FROM loan UNION"
-            " SELECT national_id, person_pseudonym FROM training_enrollment UNION"
-            " SELECT national_id, person_pseudonym FROM person")).all()
+        pairs = connection.execute(
+            sa.text(
+                "SELECT national_id, person_pseudonym FROM registration UNION"
+                " SELECT national_id, person_pseudonym FROM loan UNION"
+                " SELECT national_id, person_pseudonym FROM training_enrollment UNION"
+                " SELECT national_id, person_pseudonym FROM person"
+            )
+        ).all()
     engine.dispose()
     assert len({nid for nid, _ in pairs}) == len(pairs) == len({p for _, p in pairs})  # one each way
     assert all(p == pseudonym(key, nid) for nid, p in pairs)
@@ -314,9 +385,12 @@ def test_another_key_is_refused_and_rekey_replaces_every_pseudonym(loaded, tmp_p
     try:
         rekey(engine, other_key.encode())
         with engine.connect() as connection:
-            pairs = connection.execute(sa.text(
-                "SELECT national_id, person_pseudonym FROM loan UNION"
-                " SELECT national_id, person_pseudonym FROM person")).all()
+            pairs = connection.execute(
+                sa.text(
+                    "SELECT national_id, person_pseudonym FROM loan UNION"
+                    " SELECT national_id, person_pseudonym FROM person"
+                )
+            ).all()
         assert pairs and all(p == pseudonym(other_key.encode(), nid) for nid, p in pairs)
         assert not run(other).failures  # the new key is now the warehouse's
     finally:

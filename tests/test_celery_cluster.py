@@ -115,8 +115,15 @@ class Cluster:
         """Run one `airflow` command to its end; its output goes to <home>/<command>.log."""
         log = self.home / f"{args[0]}.log"
         with log.open("w") as out:
-            code = subprocess.run([str(BIN / "airflow"), *args], env=self.env, cwd=self.home, stdout=out,
-                                  stderr=subprocess.STDOUT, timeout=timeout, check=False).returncode
+            code = subprocess.run(
+                [str(BIN / "airflow"), *args],
+                env=self.env,
+                cwd=self.home,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            ).returncode
         if code:
             pytest.fail(f"`airflow {' '.join(args)}` exited {code}:\n{_tail(log, 60)}")
 
@@ -124,8 +131,14 @@ class Cluster:
         """Each component in a session of its own, logging to <home>/<component>.log."""
         for name, args in COMPONENTS.items():
             with (self.home / f"{name}.log").open("w") as out:
-                self.processes[name] = subprocess.Popen([str(BIN / "airflow"), *args], env=self.env, cwd=self.home,
-                                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                self.processes[name] = subprocess.Popen(
+                    [str(BIN / "airflow"), *args],
+                    env=self.env,
+                    cwd=self.home,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
 
     def stop(self) -> None:
         """SIGTERM everything started, then SIGKILL whatever is left after STOP_TIMEOUT."""
@@ -214,14 +227,20 @@ class Cluster:
                     self.fail(f"{dag_id} run {run['dag_run_id']} failed", (dag_id, run["dag_run_id"]))
         took_files = any(
             self.call("GET", f"{self.run_path(INGEST, run['dag_run_id'])}/taskInstances/record_run_totals")["state"]
-            == "success" for run in runs[INGEST] if run["state"] == "success")
+            == "success"
+            for run in runs[INGEST]
+            if run["state"] == "success"
+        )
         return True if took_files and any(run["state"] == "success" for run in runs[PUBLISH]) else None
 
 
 def _environment(home: Path, metadata: str, warehouse: str, roots: dict[str, Path], port: int) -> dict[str, str]:
     """What docker-compose's x-airflow-common gives every container, for processes on this machine."""
-    inherited = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("AIRFLOW", "_AIRFLOW", "MASHAGHEL_")) and k != "PYTHONDONTWRITEBYTECODE"}
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW", "_AIRFLOW", "MASHAGHEL_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     metadata_url = sa.make_url(metadata)
 
     def url(driver: str, base: sa.URL = metadata_url) -> str:
@@ -303,8 +322,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         cluster.airflow("db", "migrate")
         cleanup.callback(cluster.stop)
         cluster.start()
-        cluster.wait_until("healthy api-server, scheduler, dag-processor and worker", cluster.healthy,
-                           STARTUP_TIMEOUT)
+        cluster.wait_until("healthy api-server, scheduler, dag-processor and worker", cluster.healthy, STARTUP_TIMEOUT)
         cluster.token = cluster.log_in()
         cluster.wait_until("parsed DAGs", cluster.dags_parsed, STARTUP_TIMEOUT)
         print(f"cluster up in {time.monotonic() - started:.0f} s")
@@ -331,8 +349,12 @@ def test_the_sample_drop_goes_through_a_celery_cluster_to_the_true_views(cluster
 
     truth = plan.truth(after_batch=1)
     outbox = cluster.roots["outbox"]
-    settings = Settings(ingest_root=cluster.roots["ingest"], archive_root=cluster.roots["archive"],
-                        outbox_root=outbox, warehouse=cluster.warehouse)
+    settings = Settings(
+        ingest_root=cluster.roots["ingest"],
+        archive_root=cluster.roots["archive"],
+        outbox_root=outbox,
+        warehouse=cluster.warehouse,
+    )
     assert_matches_truth(settings, truth)
     got = receipts(outbox)
     for relative, expected in truth["files"].items():

@@ -56,18 +56,23 @@ def test_two_concurrent_runs_load_every_file_once(fresh_roots: FreshRoots) -> No
 def _claim_row(engine: sa.Engine, key: str, holder: str, path: str, beat_ago: float) -> None:
     with engine.begin() as connection:
         now = warehouse_now(connection)
-        connection.execute(sa.text(
-            "INSERT INTO file_claim (claim_key, relative_path, run_id, holder, token, claimed_at, heartbeat_at)"
-            " VALUES (:k, :p, 'other-run', :h, 'their-token', :t, :t)"), {"k": key, "p": path, "h": holder,
-                                                                          "t": now - beat_ago})
+        connection.execute(
+            sa.text(
+                "INSERT INTO file_claim (claim_key, relative_path, run_id, holder, token, claimed_at, heartbeat_at)"
+                " VALUES (:k, :p, 'other-run', :h, 'their-token', :t, :t)"
+            ),
+            {"k": key, "p": path, "h": holder, "t": now - beat_ago},
+        )
 
 
 def _beat(engine: sa.Engine, stop: threading.Event) -> None:
     """Keep the other run's claim alive, as its heartbeat would."""
     while not stop.wait(0.1):
         with engine.begin() as connection:
-            connection.execute(sa.text("UPDATE file_claim SET heartbeat_at = :t WHERE token = 'their-token'"),
-                               {"t": warehouse_now(connection)})
+            connection.execute(
+                sa.text("UPDATE file_claim SET heartbeat_at = :t WHERE token = 'their-token'"),
+                {"t": warehouse_now(connection)},
+            )
 
 
 def test_a_stale_claim_is_taken_over_and_a_live_one_is_not(tmp_path: Path, warehouse_url: str) -> None:
@@ -103,8 +108,13 @@ def test_a_stale_claim_is_taken_over_and_a_live_one_is_not(tmp_path: Path, wareh
         again = discover(roots.ingest, 0, time.time())[0]
         sha = hashlib.sha256(again.path.read_bytes()).hexdigest()
         dead = this_process().rsplit("|", 1)[0]
-        _claim_row(engine, file_claim_key("IR-02", "applicants", sha, again.relative_path, None),
-                   f"{dead}|999999999:1|gone", again.relative_path, beat_ago=0)
+        _claim_row(
+            engine,
+            file_claim_key("IR-02", "applicants", sha, again.relative_path, None),
+            f"{dead}|999999999:1|gone",
+            again.relative_path,
+            beat_ago=0,
+        )
         report = ingest(engine, roots.settings(claim_timeout=30))  # taken at once, not after 30 s
         assert report.seconds < 30
         assert [o.status for o in report.outcomes] == ["loaded"]
@@ -137,5 +147,3 @@ def test_a_run_whose_claim_was_taken_over_commits_nothing(tmp_path: Path) -> Non
         assert dropped.path.exists()
     finally:
         engine.dispose()
-
-

@@ -61,12 +61,14 @@ migrate(create_warehouse_engine(sys.argv[1]))
 
 def test_a_migration_killed_half_way_leaves_nothing_behind(tmp_path: Path, warehouse_url: str) -> None:
     """Killed after a few tables of the first migration: the next run migrates and loads as if never begun."""
-    killed = subprocess.run([sys.executable, "-c", KILL_DURING_MIGRATION, warehouse_url], cwd=REPO,
-                            capture_output=True, timeout=120)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_DURING_MIGRATION, warehouse_url], cwd=REPO, capture_output=True, timeout=120
+    )
     assert killed.returncode == -signal.SIGKILL
     roots = Roots(tmp_path, warehouse_url).make()
     write_drop(roots.ingest, ["IR-02/applicants/list_1401.csv"])
     result = cli_run(roots)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert [p.name for p in files_left(roots.archive)] == ["74119ad19912985ba8d9b63471e6cf87d1c3800a90dc79d5e1868ee"
-                                                           "5900f274e__list_1401.csv"]
+    assert [p.name for p in files_left(roots.archive)] == [
+        "74119ad19912985ba8d9b63471e6cf87d1c3800a90dc79d5e1868ee5900f274e__list_1401.csv"
+    ]

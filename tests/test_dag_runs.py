@@ -27,8 +27,9 @@ def test_both_dags_load_the_sample_drop_to_the_true_views(dagbag, airflow_db, dr
     assert dagbag.dags["ingest_provincial_drops"].test().state == "success"
     assert dagbag.dags["publish_national_reporting"].test().state == "success"
     truth = plan.truth(after_batch=1)
-    settings = Settings(ingest_root=roots["ingest"], archive_root=roots["archive"], outbox_root=roots["outbox"],
-                        warehouse=url)
+    settings = Settings(
+        ingest_root=roots["ingest"], archive_root=roots["archive"], outbox_root=roots["outbox"], warehouse=url
+    )
     assert_matches_truth(settings, truth)
     got = receipts(roots["outbox"])
     for relative, expected in truth["files"].items():

@@ -28,17 +28,30 @@ def test_each_dag_file_parses_in_well_under_a_second(dag_file):
         "import time, runpy, sys; import airflow.sdk; t = time.perf_counter(); "
         f"runpy.run_path({str(DAGS / dag_file)!r}); print(time.perf_counter() - t)"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     seconds = float(result.stdout.strip().splitlines()[-1])
     print(f"{dag_file} parsed in {seconds * 1000:.0f} ms")
     assert seconds < 2.0  # generous for a noisy 2-core machine; typically tens of milliseconds
     heavy = subprocess.run(
-        [sys.executable, "-c", "import runpy, sys; import airflow.sdk; before = set(sys.modules); "
-         f"runpy.run_path({str(DAGS / dag_file)!r}); "
-         "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in "
-         "('pandas', 'great_expectations', 'numpy', 'jdatetime', 'etl')))"],
-        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        [
+            sys.executable,
+            "-c",
+            "import runpy, sys; import airflow.sdk; before = set(sys.modules); "
+            f"runpy.run_path({str(DAGS / dag_file)!r}); "
+            "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in "
+            "('pandas', 'great_expectations', 'numpy', 'jdatetime', 'etl')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert heavy.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -47,14 +60,22 @@ def test_ingest_dag_shape(dagbag):
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.timetable.delta == dt.timedelta(minutes=10)
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == {"find_ready_files", "load_file", "load_repeated_copies", "record_run_totals",
-                          "fail_if_a_file_failed"}
+    assert set(tasks) == {
+        "find_ready_files",
+        "load_file",
+        "load_repeated_copies",
+        "record_run_totals",
+        "fail_if_a_file_failed",
+    }
     assert tasks["load_file"].upstream_task_ids == {"find_ready_files"}
     assert tasks["load_repeated_copies"].upstream_task_ids == {"load_file"}
     assert tasks["record_run_totals"].upstream_task_ids == {"load_file", "load_repeated_copies"}
     assert tasks["record_run_totals"].trigger_rule == "all_done"
-    assert tasks["fail_if_a_file_failed"].upstream_task_ids == {"record_run_totals", "load_file",
-                                                                "load_repeated_copies"}
+    assert tasks["fail_if_a_file_failed"].upstream_task_ids == {
+        "record_run_totals",
+        "load_file",
+        "load_repeated_copies",
+    }
     assert tasks["fail_if_a_file_failed"].trigger_rule == "all_done"
     load = tasks["load_file"]
     assert load.retries == 3 and load.retry_exponential_backoff and load.max_retry_delay
@@ -77,16 +98,25 @@ def test_publish_dag_runs_on_the_ingest_asset(dagbag):
 
 
 def test_the_publish_deadline_is_on_unless_switched_off():
-    probe = (f"import runpy; d = runpy.run_path({str(DAGS / 'publish_national_reporting.py')!r}); "
-             "print(d['DEADLINE'] is not None)")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MASHAGHEL_DISABLE_DEADLINES", "AIRFLOW__CORE__UNIT_TEST_MODE")}
-    on = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                        env={**env, "PYTHONPATH": str(REPO)})
+    probe = (
+        f"import runpy; d = runpy.run_path({str(DAGS / 'publish_national_reporting.py')!r}); "
+        "print(d['DEADLINE'] is not None)"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("MASHAGHEL_DISABLE_DEADLINES", "AIRFLOW__CORE__UNIT_TEST_MODE")
+    }
+    on = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env={**env, "PYTHONPATH": str(REPO)}
+    )
     assert on.stdout.strip().splitlines()[-1] == "True"
     for switch in ({"MASHAGHEL_DISABLE_DEADLINES": "1"}, {"AIRFLOW__CORE__UNIT_TEST_MODE": "True"}):
-        off = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                             env={**env, **switch, "PYTHONPATH": str(REPO)})
+        off = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**env, **switch, "PYTHONPATH": str(REPO)},
+        )
         assert off.stdout.strip().splitlines()[-1] == "False", switch
 
 
@@ -130,5 +160,7 @@ def test_a_failing_file_fails_only_its_own_task(dagbag, airflow_db, tmp_path, mo
 
 
 def receipts_by_name(outbox: Path) -> dict[str, dict]:
-    return {json.loads(p.read_text("utf-8"))["file_name"]: json.loads(p.read_text("utf-8"))
-            for p in outbox.rglob("*.receipt.json")}
+    return {
+        json.loads(p.read_text("utf-8"))["file_name"]: json.loads(p.read_text("utf-8"))
+        for p in outbox.rglob("*.receipt.json")
+    }

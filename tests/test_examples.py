@@ -22,14 +22,19 @@ def test_there_are_examples_and_the_docs_show_each_one_as_it_is():
     for example in EXAMPLES:
         marker = f"`sql/examples/{example.name}`"
         assert marker in docs, example.name
-        shown = docs[docs.index("```sql\n", docs.index(marker)) + 7:]
-        assert shown[:shown.index("```")].strip() == example.read_text(encoding="utf-8").strip(), example.name
+        shown = docs[docs.index("```sql\n", docs.index(marker)) + 7 :]
+        assert shown[: shown.index("```")].strip() == example.read_text(encoding="utf-8").strip(), example.name
 
 
 @pytest.fixture
 def loaded_warehouse(tmp_path: Path, warehouse_url: str) -> str:
-    settings = Settings(ingest_root=tmp_path / "in", archive_root=tmp_path / "archive",
-                        outbox_root=tmp_path / "outbox", warehouse=warehouse_url, settle_seconds=0)
+    settings = Settings(
+        ingest_root=tmp_path / "in",
+        archive_root=tmp_path / "archive",
+        outbox_root=tmp_path / "outbox",
+        warehouse=warehouse_url,
+        settle_seconds=0,
+    )
     build_plan(persons=60).write_batch(settings.ingest_root, 1)
     run(settings)
     return warehouse_url
@@ -39,8 +44,10 @@ def _results(url: str) -> dict[str, list]:
     engine = create_warehouse_engine(url)
     try:
         with engine.connect() as connection:
-            return {example.name: connection.execute(sa.text(example.read_text(encoding="utf-8"))).all()
-                    for example in EXAMPLES}
+            return {
+                example.name: connection.execute(sa.text(example.read_text(encoding="utf-8"))).all()
+                for example in EXAMPLES
+            }
     finally:
         engine.dispose()
 

@@ -13,8 +13,16 @@ from etl.contract import SOURCES, contract, enum_lookup
 from etl.normalise import normalise
 from etl.validate import SuiteError, _validation_definition, load_suite_dict, validate, validate_many
 
-ROW_REASONS = {rc.MISSING_REQUIRED, rc.INVALID_NATIONAL_ID, rc.INVALID_DATE, rc.FUTURE_DATE, rc.INVALID_AMOUNT,
-               rc.INVALID_VALUE, rc.PROVINCE_MISMATCH, rc.INVALID_OPTIONAL_VALUE}
+ROW_REASONS = {
+    rc.MISSING_REQUIRED,
+    rc.INVALID_NATIONAL_ID,
+    rc.INVALID_DATE,
+    rc.FUTURE_DATE,
+    rc.INVALID_AMOUNT,
+    rc.INVALID_VALUE,
+    rc.PROVINCE_MISMATCH,
+    rc.INVALID_OPTIONAL_VALUE,
+}
 
 FRESH_INTERPRETER_COUNT = """
 import json, sys
@@ -27,8 +35,9 @@ for source in sys.argv[1:]:
 
 def test_every_suite_loads_whole_in_a_fresh_interpreter():
     """GX drops expectations whose class was not imported; count them where nothing was imported before."""
-    result = subprocess.run([sys.executable, "-c", FRESH_INTERPRETER_COUNT, *SOURCES], capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_INTERPRETER_COUNT, *SOURCES], capture_output=True, text=True, check=True
+    )
     counts = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("[")]
     assert [c[0] for c in counts] == list(SOURCES)
     for source, loaded, stored in counts:
@@ -39,8 +48,13 @@ def test_a_suite_naming_an_unknown_expectation_is_refused(tmp_path, monkeypatch)
     import etl.validate as validate_module
 
     suite = load_suite_dict("training")
-    suite["expectations"].append({"type": "expect_column_values_to_be_a_unicorn", "kwargs": {"column": "hours"},
-                                  "meta": {"reason": "invalid_value"}})
+    suite["expectations"].append(
+        {
+            "type": "expect_column_values_to_be_a_unicorn",
+            "kwargs": {"column": "hours"},
+            "meta": {"reason": "invalid_value"},
+        }
+    )
     (tmp_path / "training.json").write_text(json.dumps(suite), encoding="utf-8")
     monkeypatch.setattr(validate_module, "SUITES_DIR", tmp_path)
     fresh_gx_context = (validate_module._validation_definition, validate_module._context)
@@ -75,9 +89,11 @@ def test_enumeration_value_sets_match_the_column_mapping(source):
 @pytest.mark.parametrize("source", SOURCES)
 def test_every_required_column_is_checked_for_missing_values(source):
     spec = contract()[source]
-    checked = {e["kwargs"]["column"].removesuffix("__input").removesuffix("__key")
-               for e in load_suite_dict(source)["expectations"]
-               if e["type"] == "expect_column_values_to_not_be_null"}
+    checked = {
+        e["kwargs"]["column"].removesuffix("__input").removesuffix("__key")
+        for e in load_suite_dict(source)["expectations"]
+        if e["type"] == "expect_column_values_to_not_be_null"
+    }
     required = {c.name for c in spec.columns if c.required and c.kind != "amount"}
     if any(c.kind == "amount" for c in spec.columns):
         required.add("amount_rial")
@@ -91,9 +107,16 @@ def _validate_loans(rows: list[dict]):
     return validate(normalise(frame, source, "IR-04", dt.date(2026, 1, 10)), source)
 
 
-GOOD_LOAN = {"loan_id": "L1", "bank": "بانک ملت", "national_id": "0499370899", "loan_type": "انفرادی",
-             "amount_rial": "100000000", "status": "approved", "approved_at": "1402/01/15",
-             "disbursed_at": "1402/02/01"}
+GOOD_LOAN = {
+    "loan_id": "L1",
+    "bank": "بانک ملت",
+    "national_id": "0499370899",
+    "loan_type": "انفرادی",
+    "amount_rial": "100000000",
+    "status": "approved",
+    "approved_at": "1402/01/15",
+    "disbursed_at": "1402/02/01",
+}
 
 
 @pytest.mark.parametrize(
@@ -117,8 +140,9 @@ def test_row_reasons_come_from_the_suite(change, reasons):
 
 
 def test_an_invalid_or_future_optional_date_is_emptied_with_a_warning():
-    outcome = _validate_loans([{**GOOD_LOAN, "approved_at": "1404/12/30"},
-                               {**GOOD_LOAN, "loan_id": "L2", "disbursed_at": "2099-01-01"}])
+    outcome = _validate_loans(
+        [{**GOOD_LOAN, "approved_at": "1404/12/30"}, {**GOOD_LOAN, "loan_id": "L2", "disbursed_at": "2099-01-01"}]
+    )
     assert outcome.rejected == {}
     assert outcome.warnings_by_reason == {rc.INVALID_OPTIONAL_VALUE: 2}
     accepted = outcome.accepted.set_index("loan_id")
@@ -127,8 +151,18 @@ def test_an_invalid_or_future_optional_date_is_emptied_with_a_warning():
 
 
 def test_a_future_date_in_a_required_column_rejects_the_row():
-    frame = pd.DataFrame([{"application_id": "A1", "national_id": "0499370899", "first_name": "علی",
-                           "last_name": "رضایی", "registered_at": "1405/01/01"}], dtype="string")
+    frame = pd.DataFrame(
+        [
+            {
+                "application_id": "A1",
+                "national_id": "0499370899",
+                "first_name": "علی",
+                "last_name": "رضایی",
+                "registered_at": "1405/01/01",
+            }
+        ],
+        dtype="string",
+    )
     frame["_line"] = [2]
     source = contract()["applicants"]
     outcome = validate(normalise(frame, source, "IR-04", dt.date(2026, 3, 20)), source)
@@ -138,15 +172,20 @@ def test_a_future_date_in_a_required_column_rejects_the_row():
 
 
 def test_identical_duplicates_count_once_and_conflicting_ones_are_all_rejected():
-    outcome = _validate_loans([
-        GOOD_LOAN,
-        {**GOOD_LOAN, "loan_id": " l1", "bank": "بانك  ملت"},  # the same key, the same values
-        {**GOOD_LOAN, "loan_id": "L2"},
-        {**GOOD_LOAN, "loan_id": "L2", "amount_rial": "200000000"},
-        {**GOOD_LOAN, "loan_id": "L2", "national_id": "123"},  # rejected for itself: no part in the conflict
-    ])
-    assert outcome.rejected == {2: [rc.CONFLICTING_DUPLICATE], 3: [rc.CONFLICTING_DUPLICATE],
-                                4: [rc.INVALID_NATIONAL_ID]}
+    outcome = _validate_loans(
+        [
+            GOOD_LOAN,
+            {**GOOD_LOAN, "loan_id": " l1", "bank": "بانك  ملت"},  # the same key, the same values
+            {**GOOD_LOAN, "loan_id": "L2"},
+            {**GOOD_LOAN, "loan_id": "L2", "amount_rial": "200000000"},
+            {**GOOD_LOAN, "loan_id": "L2", "national_id": "123"},  # rejected for itself: no part in the conflict
+        ]
+    )
+    assert outcome.rejected == {
+        2: [rc.CONFLICTING_DUPLICATE],
+        3: [rc.CONFLICTING_DUPLICATE],
+        4: [rc.INVALID_NATIONAL_ID],
+    }
     assert len(outcome.accepted) == 1
 
 
@@ -159,13 +198,24 @@ def _normalised_loans(rows: list[dict], first_label: int = 0) -> pd.DataFrame:
 def test_files_validated_in_one_batch_get_the_outcome_each_would_get_alone():
     """One run of the suite for many files; reasons land on the right file's rows, duplicates judged per file."""
     files = [
-        _normalised_loans([GOOD_LOAN, {**GOOD_LOAN, "loan_id": "L2", "national_id": "0499370898"},
-                           {**GOOD_LOAN, "loan_id": "L3", "approved_at": "1404/12/30"}]),
+        _normalised_loans(
+            [
+                GOOD_LOAN,
+                {**GOOD_LOAN, "loan_id": "L2", "national_id": "0499370898"},
+                {**GOOD_LOAN, "loan_id": "L3", "approved_at": "1404/12/30"},
+            ]
+        ),
         _normalised_loans([]),
         # The same key as the first file's L1 with other values: a conflict only within one file.
-        _normalised_loans([{**GOOD_LOAN, "amount_rial": "-5"}, {**GOOD_LOAN, "loan_id": "L9"},
-                           {**GOOD_LOAN, "loan_id": "L9", "amount_rial": "200000000"},
-                           {**GOOD_LOAN, "loan_id": "L4", "loan_type": "قرض"}], first_label=7),
+        _normalised_loans(
+            [
+                {**GOOD_LOAN, "amount_rial": "-5"},
+                {**GOOD_LOAN, "loan_id": "L9"},
+                {**GOOD_LOAN, "loan_id": "L9", "amount_rial": "200000000"},
+                {**GOOD_LOAN, "loan_id": "L4", "loan_type": "قرض"},
+            ],
+            first_label=7,
+        ),
         _normalised_loans([{**GOOD_LOAN, "amount_rial": "300000000"}]),
     ]
     source = contract()["loans"]
@@ -173,8 +223,12 @@ def test_files_validated_in_one_batch_get_the_outcome_each_would_get_alone():
     alone = [validate(frame, source) for frame in files]
     assert [b.rejected for b in batched] == [a.rejected for a in alone]
     assert batched[0].rejected == {1: [rc.INVALID_NATIONAL_ID]}
-    assert batched[2].rejected == {7: [rc.INVALID_AMOUNT], 8: [rc.CONFLICTING_DUPLICATE],
-                                   9: [rc.CONFLICTING_DUPLICATE], 10: [rc.INVALID_VALUE]}
+    assert batched[2].rejected == {
+        7: [rc.INVALID_AMOUNT],
+        8: [rc.CONFLICTING_DUPLICATE],
+        9: [rc.CONFLICTING_DUPLICATE],
+        10: [rc.INVALID_VALUE],
+    }
     assert batched[3].rejected == {}
     for together, single in zip(batched, alone, strict=True):
         pd.testing.assert_frame_equal(together.accepted, single.accepted)

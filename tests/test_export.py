@@ -29,7 +29,7 @@ def _nid(first9: str) -> str:
 HOSTILE_APPLICANTS = (
     "شماره پرونده,کد ملی,نام,نام خانوادگی,شهرستان,رسته شغلی,تاریخ ثبت نام\n"
     f"X-1,{_nid('004123456')},=1+2,@SUM(A1),\"+cmd|' /C calc'!A0\",-2+3,1403/01/15\n"
-    "X-2,\"=HYPERLINK(\"\"http://example.com\"\",\"\"x\"\")\",علی,رضایی,-500,پوشاک,1403/01/16\n"
+    'X-2,"=HYPERLINK(""http://example.com"",""x"")",علی,رضایی,-500,پوشاک,1403/01/16\n'
 )
 
 
@@ -42,8 +42,13 @@ def loaded(request, tmp_path_factory) -> Iterator[Settings]:
     else:
         require_postgres()
         warehouse_url = create_postgres_database()
-    settings = Settings(ingest_root=tmp_path / "in", archive_root=tmp_path / "archive",
-                        outbox_root=tmp_path / "outbox", warehouse=warehouse_url, settle_seconds=0)
+    settings = Settings(
+        ingest_root=tmp_path / "in",
+        archive_root=tmp_path / "archive",
+        outbox_root=tmp_path / "outbox",
+        warehouse=warehouse_url,
+        settle_seconds=0,
+    )
     build_plan(persons=60).write_batch(settings.ingest_root, 1)
     hostile = settings.ingest_root / PROVINCE / "applicants" / "hostile.csv"
     hostile.parent.mkdir(parents=True, exist_ok=True)
@@ -69,14 +74,22 @@ def test_export_writes_the_provinces_own_rows_in_persian_and_nothing_runs_as_a_f
     engine = create_warehouse_engine(loaded.warehouse)
     with engine.connect() as connection:
         for sheet, (_, table, _) in RECORD_SHEETS.items():
-            sent = connection.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE province_code = :p"),
-                                      {"p": PROVINCE}).scalar_one()
+            sent = connection.execute(
+                sa.text(f"SELECT COUNT(*) FROM {table} WHERE province_code = :p"), {"p": PROVINCE}
+            ).scalar_one()
             assert len(_sheet_rows(workbook, sheet)) == sent + 1, sheet  # plus the header
-        refused = connection.execute(sa.text(
-            "SELECT COUNT(*) FROM rejected_row AS r JOIN ingest_file AS f ON f.file_id = r.file_id"
-            " WHERE f.province_code = :p"), {"p": PROVINCE}).scalar_one()
-        summary = connection.execute(sa.text("SELECT * FROM rpt_province_summary WHERE province_code = :p"),
-                                     {"p": PROVINCE}).mappings().one()
+        refused = connection.execute(
+            sa.text(
+                "SELECT COUNT(*) FROM rejected_row AS r JOIN ingest_file AS f ON f.file_id = r.file_id"
+                " WHERE f.province_code = :p"
+            ),
+            {"p": PROVINCE},
+        ).scalar_one()
+        summary = (
+            connection.execute(sa.text("SELECT * FROM rpt_province_summary WHERE province_code = :p"), {"p": PROVINCE})
+            .mappings()
+            .one()
+        )
     engine.dispose()
     assert refused >= 1 and len(_sheet_rows(workbook, REFUSED_SHEET)) == refused + 1
 
@@ -95,15 +108,20 @@ def test_export_writes_the_provinces_own_rows_in_persian_and_nothing_runs_as_a_f
     refused_rows = _sheet_rows(workbook, REFUSED_SHEET)
     assert any("کد ملی نامعتبر است" in (row[3] or "") for row in refused_rows[1:])
 
-    formulas = [(sheet.title, cell.coordinate, cell.value) for sheet in workbook.worksheets
-                for row in sheet.iter_rows() for cell in row
-                if cell.data_type == "f" or (isinstance(cell.value, str) and cell.value.startswith(FORMULA_TRIGGERS))]
+    formulas = [
+        (sheet.title, cell.coordinate, cell.value)
+        for sheet in workbook.worksheets
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.data_type == "f" or (isinstance(cell.value, str) and cell.value.startswith(FORMULA_TRIGGERS))
+    ]
     assert formulas == []
 
 
 def test_export_of_an_unknown_province_says_so(loaded, tmp_path, capsys):
-    assert main(["export", "--warehouse", loaded.warehouse, "--province", "IR-99", "--to",
-                 str(tmp_path / "x.xlsx")]) == 2
+    assert (
+        main(["export", "--warehouse", loaded.warehouse, "--province", "IR-99", "--to", str(tmp_path / "x.xlsx")]) == 2
+    )
     assert "IR-99 is not a province code" in capsys.readouterr().err
     assert not (tmp_path / "x.xlsx").exists()
 
@@ -113,7 +131,7 @@ def test_refused_rows_and_national_exports_are_formula_safe_but_numbers_stay_as_
     with rejected.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
     refused = next(row for row in rows[1:] if row[0] == "X-2")
-    assert refused[1] == "'=HYPERLINK(\"http://example.com\",\"x\")"
+    assert refused[1] == '\'=HYPERLINK("http://example.com","x")'
     assert refused[4] == "-500"  # a plain number, as sent
     engine = create_warehouse_engine(loaded.warehouse)
     with engine.connect() as connection:
@@ -124,5 +142,9 @@ def test_refused_rows_and_national_exports_are_formula_safe_but_numbers_stay_as_
     with (loaded.outbox_root / "national" / "rpt_quarantine_summary.csv").open(encoding="utf-8-sig") as handle:
         quarantine = list(csv.reader(handle))
     assert any(row[0] == "'=1+2" for row in quarantine)
-    assert not any(cell.startswith(FORMULA_TRIGGERS) for row in quarantine for cell in row
-                   if not cell.lstrip("+-").replace(".", "").isdigit())
+    assert not any(
+        cell.startswith(FORMULA_TRIGGERS)
+        for row in quarantine
+        for cell in row
+        if not cell.lstrip("+-").replace(".", "").isdigit()
+    )

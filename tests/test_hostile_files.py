@@ -53,9 +53,14 @@ HEADERS = {
 def make_settings(root: Path) -> Settings:
     for name in ("ingest", "archive", "outbox"):
         (root / name).mkdir(parents=True, exist_ok=True)
-    return Settings(ingest_root=root / "ingest", archive_root=root / "archive", outbox_root=root / "outbox",
-                    warehouse=f"sqlite:///{root / 'warehouse.sqlite'}", settle_seconds=0,
-                    pseudonym_key="hostile-files-pseudonym-key-0123456789")  # one key for the shared warehouse
+    return Settings(
+        ingest_root=root / "ingest",
+        archive_root=root / "archive",
+        outbox_root=root / "outbox",
+        warehouse=f"sqlite:///{root / 'warehouse.sqlite'}",
+        settle_seconds=0,
+        pseudonym_key="hostile-files-pseudonym-key-0123456789",
+    )  # one key for the shared warehouse
 
 
 @pytest.fixture
@@ -112,8 +117,7 @@ random_text = st.builds(
 random_bytes = st.binary(max_size=600)
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.one_of(random_bytes, random_text), name=st.sampled_from(NAMES))
 def test_random_bytes_and_encodings_never_crash_the_reader(data: bytes, name: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -252,8 +256,9 @@ def test_a_zip_bomb_is_refused_without_unpacking(tmp_path: Path, no_workbook_rea
     assert peak < 3 * bomb.stat().st_size + 2_000_000  # the packed file, never its 300 MB of zeros
 
 
-def test_a_zip_bomb_too_big_in_all_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              no_workbook_reader: None) -> None:
+def test_a_zip_bomb_too_big_in_all_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_workbook_reader: None
+) -> None:
     monkeypatch.setattr(read_module, "MAX_XLSX_RATIO", 10_000)  # pass the ratio; fail the total
     monkeypatch.setattr(read_module, "MAX_XLSX_UNCOMPRESSED", 20 << 20)
     result = read_file(zip_bomb(tmp_path / "bomb.xlsx", 30), contract()["applicants"])
@@ -261,8 +266,9 @@ def test_a_zip_bomb_too_big_in_all_is_refused(tmp_path: Path, monkeypatch: pytes
     assert result.detail == "zip bomb: the workbook would unpack to 31,457,288 bytes, at most 20,971,520"
 
 
-def test_a_zip_with_too_many_members_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                no_workbook_reader: None) -> None:
+def test_a_zip_with_too_many_members_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_workbook_reader: None
+) -> None:
     monkeypatch.setattr(read_module, "MAX_XLSX_MEMBERS", 50)
     with zipfile.ZipFile(tmp_path / "many.xlsx", "w") as archive:
         for index in range(51):
@@ -307,8 +313,10 @@ def test_a_sheet_spanning_too_many_cells_is_refused_not_a_crash(tmp_path: Path) 
     assert child.returncode == 0, child.stderr[-2000:]
     reason, detail = child.stdout.splitlines()[:2]
     assert reason == reasons.UNREADABLE
-    assert detail == ("'xl/worksheets/sheet1.xml' has cells up to row 1,048,576 and column 16,384: "
-                      "a table of more than 30,000,000 cells")
+    assert detail == (
+        "'xl/worksheets/sheet1.xml' has cells up to row 1,048,576 and column 16,384: "
+        "a table of more than 30,000,000 cells"
+    )
 
 
 def test_a_wide_but_legitimate_sheet_reads(tmp_path: Path) -> None:
@@ -361,7 +369,9 @@ def test_a_header_wider_than_excel_is_unreadable(tmp_path: Path) -> None:
     path.write_text(",".join(HEADER) + "," * 16_380 + "\n" + ",".join(ROW) + "\n", encoding="utf-8")
     result = read_file(path, contract()["applicants"])
     assert (result.reason, result.detail) == (
-        reasons.UNREADABLE, "the header on line 1 has 16,385 columns, at most 16,384")
+        reasons.UNREADABLE,
+        "the header on line 1 has 16,385 columns, at most 16,384",
+    )
 
 
 def test_too_many_cells_is_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -388,7 +398,9 @@ def test_a_cell_beyond_the_limit_makes_the_file_unreadable(tmp_path: Path, monke
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     result = read_file(path, contract()["applicants"])
     assert (result.reason, result.detail) == (
-        reasons.UNREADABLE, "a cell longer than 1,048,576 characters in the record starting on line 3")
+        reasons.UNREADABLE,
+        "a cell longer than 1,048,576 characters in the record starting on line 3",
+    )
 
 
 # --- the whole pipeline on hostile files -------------------------------------------------------
@@ -457,14 +469,20 @@ def test_links_inside_the_root_are_refused_and_never_followed(hostile_settings: 
     engine = create_warehouse_engine(hostile_settings.warehouse)
     try:
         with engine.connect() as connection:
-            counts = dict(connection.execute(sa.text(
-                "SELECT province_code, registrations FROM rpt_province_summary"
-                " WHERE province_code IN ('IR-04', 'IR-05')")).all())
+            counts = dict(
+                connection.execute(
+                    sa.text(
+                        "SELECT province_code, registrations FROM rpt_province_summary"
+                        " WHERE province_code IN ('IR-04', 'IR-05')"
+                    )
+                ).all()
+            )
     finally:
         engine.dispose()
     assert counts == {"IR-04": 1, "IR-05": 1}  # each file once, from its own folder
     assert sorted(p.name for p in files_left(hostile_settings.archive_root) if p.is_symlink()) == sorted(
-        f"{o.sha256}__{Path(o.relative_path).name}" for o in report.outcomes if o.file_reason == "unsafe_path")
+        f"{o.sha256}__{Path(o.relative_path).name}" for o in report.outcomes if o.file_reason == "unsafe_path"
+    )
     assert (theirs / "theirs.csv").exists() is False  # archived from its own folder, not through the link
     assert len(receipts(hostile_settings.outbox_root)) == 5
 
@@ -488,11 +506,15 @@ def test_a_province_writing_rows_for_another_province_is_refused_under_the_sende
     engine = create_warehouse_engine(hostile_settings.warehouse)
     try:
         with engine.connect() as connection:
-            quarantine = connection.execute(sa.text(
-                "SELECT province_code, source, \"rows\", files FROM rpt_quarantine_summary"
-                " WHERE reason = 'province_mismatch'")).all()
-            registrations = dict(connection.execute(sa.text(
-                "SELECT province_code, registrations FROM rpt_province_summary")).all())
+            quarantine = connection.execute(
+                sa.text(
+                    'SELECT province_code, source, "rows", files FROM rpt_quarantine_summary'
+                    " WHERE reason = 'province_mismatch'"
+                )
+            ).all()
+            registrations = dict(
+                connection.execute(sa.text("SELECT province_code, registrations FROM rpt_province_summary")).all()
+            )
     finally:
         engine.dispose()
     assert [tuple(row) for row in quarantine] == [("IR-04", "applicants", 2, 0)]

@@ -22,8 +22,9 @@ HEADER = "application_id,national_id,first_name,last_name,registered_at"
 
 
 def publishes(settings: Settings) -> list[dict]:
-    return query(settings.warehouse, "SELECT files, persons, persons_recomputed FROM publish_run"
-                                     " ORDER BY publish_run_id")
+    return query(
+        settings.warehouse, "SELECT files, persons, persons_recomputed FROM publish_run ORDER BY publish_run_id"
+    )
 
 
 def test_nothing_new_publishes_nothing_and_other_rules_recompute_everyone(tmp_path: Path, warehouse_url: str):
@@ -65,15 +66,18 @@ def test_a_record_moved_to_another_national_id_recomputes_both_persons(tmp_path:
     settings = roots.settings()
     folder = roots.ingest / "IR-04" / "applicants"
     folder.mkdir(parents=True)
-    (folder / "a.csv").write_text(f"{HEADER}\nA1,0499370899,علی,رضایی,1402/01/05\n"
-                                  f"A2,0790419904,سارا,احمدی,1402/01/06\n", "utf-8")
+    (folder / "a.csv").write_text(
+        f"{HEADER}\nA1,0499370899,علی,رضایی,1402/01/05\nA2,0790419904,سارا,احمدی,1402/01/06\n", "utf-8"
+    )
     run(settings)
     (folder / "b.csv").write_text(f"{HEADER}\nA1,0012345679,علی,رضایی,1402/01/05\n", "utf-8")  # A1 corrected
     run(settings)
     assert publishes(settings)[-1]["persons_recomputed"] == 2
     persons = query(settings.warehouse, "SELECT national_id, registrations FROM person ORDER BY national_id")
-    assert persons == [{"national_id": "0012345679", "registrations": 1},
-                       {"national_id": "0790419904", "registrations": 1}]
+    assert persons == [
+        {"national_id": "0012345679", "registrations": 1},
+        {"national_id": "0790419904", "registrations": 1},
+    ]
     assert query(settings.warehouse, "SELECT COUNT(*) AS n FROM person_pending") == [{"n": 0}]
 
 
@@ -105,9 +109,13 @@ def test_a_pipeline_process_reports_its_own_peak_memory_not_its_parents():
     """A child inherits its parent's ru_maxrss across fork and exec: a benchmark that generated the
     data, or a big scheduler worker, would otherwise be reported as the pipeline's peak."""
     held = bytearray(400 * 2**20)
-    held[:: 4096] = b"\1" * len(held[:: 4096])  # touch every page: resident in this process
+    held[::4096] = b"\1" * len(held[::4096])  # touch every page: resident in this process
     child = subprocess.run(
         [sys.executable, "-c", "from etl.timing import peak_rss_mb; print(peak_rss_mb())"],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     del held
     assert float(child.stdout) < 200, child.stdout

@@ -31,7 +31,7 @@ class Records:
         chosen = connection.exec_driver_sql(f"SELECT national_id FROM match_changed WHERE {only}").scalars().all()
         wanted = self.persons[self.persons["national_id"].isin(chosen)].reset_index(drop=True)
         for start in range(0, len(wanted), rows):
-            yield wanted.iloc[start:start + rows].reset_index(drop=True)
+            yield wanted.iloc[start : start + rows].reset_index(drop=True)
 
     def refused_rows(self, connection: sa.Connection, only: str = "") -> pd.DataFrame:
         keyed = set(connection.exec_driver_sql("SELECT file_id, line_number FROM match_refused").all())
@@ -41,25 +41,38 @@ class Records:
 
 def _pending(engine: sa.Engine, ids: set[str]) -> None:
     with engine.begin() as connection:
-        connection.execute(sa.text("INSERT INTO match_pending (national_id) VALUES (:n)"),
-                           [{"n": n} for n in sorted(ids)])
+        connection.execute(
+            sa.text("INSERT INTO match_pending (national_id) VALUES (:n)"), [{"n": n} for n in sorted(ids)]
+        )
 
 
 def _stored(engine: sa.Engine) -> tuple[dict, dict]:
     with engine.connect() as connection:
-        pairs = {(left, right): (p, c) for left, right, p, c in connection.exec_driver_sql(
-            "SELECT national_id_l, national_id_r, match_probability, cluster_id FROM suspected_duplicate_pair")}
-        links = {(f, n): (nid, p) for f, n, nid, p in connection.exec_driver_sql(
-            "SELECT file_id, line_number, national_id, match_probability FROM suspected_id_typo")}
+        pairs = {
+            (left, right): (p, c)
+            for left, right, p, c in connection.exec_driver_sql(
+                "SELECT national_id_l, national_id_r, match_probability, cluster_id FROM suspected_duplicate_pair"
+            )
+        }
+        links = {
+            (f, n): (nid, p)
+            for f, n, nid, p in connection.exec_driver_sql(
+                "SELECT file_id, line_number, national_id, match_probability FROM suspected_id_typo"
+            )
+        }
     return pairs, links
 
 
 def _full(persons: pd.DataFrame, refused: pd.DataFrame) -> tuple[dict, dict]:
     result = find_suspected_duplicates(persons, refused)
-    pairs = {(row.national_id_l, row.national_id_r): (row.match_probability, row.cluster_id)
-             for row in result.pairs.itertuples()}
-    links = {(int(row.file_id), int(row.line_number)): (row.national_id, row.match_probability)
-             for row in result.refused_links.itertuples()}
+    pairs = {
+        (row.national_id_l, row.national_id_r): (row.match_probability, row.cluster_id)
+        for row in result.pairs.itertuples()
+    }
+    links = {
+        (int(row.file_id), int(row.line_number)): (row.national_id, row.match_probability)
+        for row in result.refused_links.itertuples()
+    }
     return pairs, links
 
 
@@ -123,8 +136,10 @@ def test_an_incremental_match_scores_what_a_full_match_scores(warehouse_url, mon
         stored_pairs, stored_links = _stored(engine)
         full_pairs, full_links = _full(everyone, refused)
         touched = {key for key in full_pairs.keys() | stored_pairs.keys() if set(key) & changed}
-        _same({k: v for k, v in stored_pairs.items() if k in touched},
-              {k: v for k, v in full_pairs.items() if k in touched})
+        _same(
+            {k: v for k, v in stored_pairs.items() if k in touched},
+            {k: v for k, v in full_pairs.items() if k in touched},
+        )
         # Untouched pairs keep their scores: the same pairs unless the growth of the warehouse moved one
         # across the threshold, and probabilities that moved little.
         untouched = {k: v for k, v in stored_pairs.items() if k not in touched}
@@ -133,10 +148,17 @@ def test_an_incremental_match_scores_what_a_full_match_scores(warehouse_url, mon
             assert key in full_pairs or probability < 0.7, key
             if key in full_pairs:
                 assert abs(full_pairs[key][0] - probability) < 0.2, key
-        new_rows = {(int(f), int(n)) for f, n in zip(refused["file_id"].iloc[len(refused) // 2:],
-                                                     refused["line_number"].iloc[len(refused) // 2:], strict=True)}
-        assert {k: v for k, v in stored_links.items() if k in new_rows} == \
-            {k: v for k, v in full_links.items() if k in new_rows}
+        new_rows = {
+            (int(f), int(n))
+            for f, n in zip(
+                refused["file_id"].iloc[len(refused) // 2 :],
+                refused["line_number"].iloc[len(refused) // 2 :],
+                strict=True,
+            )
+        }
+        assert {k: v for k, v in stored_links.items() if k in new_rows} == {
+            k: v for k, v in full_links.items() if k in new_rows
+        }
         assert {k: v[0] for k, v in stored_links.items()} == {k: v[0] for k, v in full_links.items()}
         assert stored_links[moving_row][0] == person["national_id"]
         with engine.connect() as connection:

@@ -26,8 +26,15 @@ def test_text_normalisation(raw, expected):
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("شبکه‌ای", "شبکه ای"), ("عبد الله", "عبدالله"), ("بانك ملت", "بانک‌ملت"), ("L-1 ", "l-1"), ("IR-04", "ir-04"),
-     ("۱۲۳", "123"), ("Application Id", "application_id")],
+    [
+        ("شبکه‌ای", "شبکه ای"),
+        ("عبد الله", "عبدالله"),
+        ("بانك ملت", "بانک‌ملت"),
+        ("L-1 ", "l-1"),
+        ("IR-04", "ir-04"),
+        ("۱۲۳", "123"),
+        ("Application Id", "application_id"),
+    ],
 )
 def test_match_keys_meet(a, b):
     assert match_key(a) == match_key(b)
@@ -60,15 +67,24 @@ def test_mobiles(raw, expected):
 
 @pytest.mark.parametrize(
     ("text", "rial"),
-    [("500000000", 500000000), ("1", 1), ("5.0", 5), ("0", None), ("-5", None), ("12.5", None), ("abc", None),
-     ("9223372036854775808", None)],
+    [
+        ("500000000", 500000000),
+        ("1", 1),
+        ("5.0", 5),
+        ("0", None),
+        ("-5", None),
+        ("12.5", None),
+        ("abc", None),
+        ("9223372036854775808", None),
+    ],
 )
 def test_rial_amounts(text, rial):
     assert rial_amount(text) == rial
 
 
-@pytest.mark.parametrize(("toman", "rial_text"), [("50000000", "500000000"), ("12.5", "125"), ("0.05", "0.5"),
-                                                  ("abc", "abc")])
+@pytest.mark.parametrize(
+    ("toman", "rial_text"), [("50000000", "500000000"), ("12.5", "125"), ("0.05", "0.5"), ("abc", "abc")]
+)
 def test_toman_is_ten_rial(toman, rial_text):
     assert toman_as_rial_text(toman) == rial_text
 

@@ -25,8 +25,13 @@ TRUTH_KEYS = {"rpt_province_summary", "rpt_quarantine_summary", "rpt_loan_cap_br
 def settings(tmp_path, warehouse_url) -> Settings:
     for name in ("ingest", "archive", "outbox"):
         (tmp_path / name).mkdir()
-    return Settings(ingest_root=tmp_path / "ingest", archive_root=tmp_path / "archive",
-                    outbox_root=tmp_path / "outbox", warehouse=warehouse_url, settle_seconds=0)
+    return Settings(
+        ingest_root=tmp_path / "ingest",
+        archive_root=tmp_path / "archive",
+        outbox_root=tmp_path / "outbox",
+        warehouse=warehouse_url,
+        settle_seconds=0,
+    )
 
 
 def warehouse_views(url: str) -> dict[str, list[dict]]:
@@ -42,13 +47,23 @@ def persons(url: str) -> dict[str, dict]:
     engine = create_warehouse_engine(url)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(sa.text(
-                "SELECT national_id, home_province_code, multi_registration, loan_only, unregistered_borrower"
-                " FROM person")).all()
+            rows = connection.execute(
+                sa.text(
+                    "SELECT national_id, home_province_code, multi_registration, loan_only, unregistered_borrower"
+                    " FROM person"
+                )
+            ).all()
     finally:
         engine.dispose()
-    return {nid: {"home_province": home, "multi_registration": bool(multi), "loan_only": bool(only),
-                  "unregistered_borrower": bool(unreg)} for nid, home, multi, only, unreg in rows}
+    return {
+        nid: {
+            "home_province": home,
+            "multi_registration": bool(multi),
+            "loan_only": bool(only),
+            "unregistered_borrower": bool(unreg),
+        }
+        for nid, home, multi, only, unreg in rows
+    }
 
 
 def receipts(outbox: Path) -> dict[str, dict]:
@@ -80,18 +95,21 @@ def assert_suspects_match_truth(settings: Settings, truth: dict, matching: dict)
     pairs = query(settings.warehouse, "SELECT * FROM rpt_suspected_duplicates")
     assert matching["published"] and matching["pairs"] == len(pairs)
     assert truth["suspected_duplicates"], "the plan plants duplicate identities"
-    assert sorted((p["national_id_l"], p["national_id_r"]) for p in pairs) == \
-        sorted((t["national_id_l"], t["national_id_r"]) for t in truth["suspected_duplicates"])
-    assert all(p["match_probability"] >= matching["threshold"] and "last_name" in p["agreeing_fields"]
-               for p in pairs)
+    assert sorted((p["national_id_l"], p["national_id_r"]) for p in pairs) == sorted(
+        (t["national_id_l"], t["national_id_r"]) for t in truth["suspected_duplicates"]
+    )
+    assert all(p["match_probability"] >= matching["threshold"] and "last_name" in p["agreeing_fields"] for p in pairs)
     flagged = query(settings.warehouse, "SELECT national_id FROM person WHERE suspected_duplicate")
-    assert sorted(f["national_id"] for f in flagged) == \
-        sorted({n for p in pairs for n in (p["national_id_l"], p["national_id_r"])})
+    assert sorted(f["national_id"] for f in flagged) == sorted(
+        {n for p in pairs for n in (p["national_id_l"], p["national_id_r"])}
+    )
     typos = query(settings.warehouse, "SELECT * FROM rpt_suspected_id_typos")
     expected = {(t["file"], t["line_number"], t["national_id"]) for t in truth["suspected_refused_links"]}
     assert expected
-    assert {(f"{t['province_code']}/{t['source']}/{t['file_name']}", t["line_number"], t["likely_national_id"])
-            for t in typos} == expected
+    assert {
+        (f"{t['province_code']}/{t['source']}/{t['file_name']}", t["line_number"], t["likely_national_id"])
+        for t in typos
+    } == expected
     for relative, line, national_id in expected:  # and the clerk reads it beside the row
         folder = settings.outbox_root / Path(relative).parent
         rejected = next(folder.glob(f"{Path(relative).name}.*.rejected.csv"))
@@ -153,8 +171,9 @@ def test_two_batches_and_a_rerun_give_exactly_the_true_answers(settings, batch_r
 
     # The same bytes dropped again, under any name, are a duplicate and change nothing.
     before = warehouse_views(settings.warehouse)
-    archived = next(p for p in settings.archive_root.rglob("*__*") if "/applicants/" in p.as_posix()
-                    and p.suffix.lower() == ".csv")
+    archived = next(
+        p for p in settings.archive_root.rglob("*__*") if "/applicants/" in p.as_posix() and p.suffix.lower() == ".csv"
+    )
     province = archived.relative_to(settings.archive_root).parts[0]
     again = settings.ingest_root / province / "applicants" / "again.csv"
     again.parent.mkdir(parents=True, exist_ok=True)
@@ -181,8 +200,12 @@ def test_rejected_rows_are_kept_as_sent_with_line_numbers(settings):
     receipt = json.loads(next(outbox.glob("*.receipt.json")).read_text(encoding="utf-8"))
     assert receipt["status"] == "loaded_with_rejections"
     assert (receipt["rows_read"], receipt["rows_loaded"], receipt["rows_rejected"]) == (4, 1, 3)
-    assert receipt["rejected_by_reason"] == {"invalid_national_id": 1, "missing_required": 1, "invalid_date": 1,
-                                             "malformed_row": 1}
+    assert receipt["rejected_by_reason"] == {
+        "invalid_national_id": 1,
+        "missing_required": 1,
+        "invalid_date": 1,
+        "malformed_row": 1,
+    }
     rejected = next(outbox.glob("*.rejected.csv")).read_text(encoding="utf-8-sig").splitlines()
     assert rejected[0] == "شماره پرونده,کد ملی,نام,نام خانوادگی,تاریخ ثبت نام,رنگ,column_7,line_number,reasons"
     assert rejected[1:] == [
@@ -202,12 +225,18 @@ def test_a_later_file_replaces_a_key_and_a_rejected_later_row_does_not(settings)
     folder.mkdir(parents=True)
     header = "loan_id,bank,national_id,loan_type,amount_rial,status,approved_at\n"
     first = folder / "first.csv"
-    first.write_text(header + "L1,بانک ملت,0499370899,individual,100000000,approved,1402/01/10\n"
-                     "L2,بانک ملت,0790419904,individual,100000000,approved,1402/01/10\n", encoding="utf-8")
+    first.write_text(
+        header + "L1,بانک ملت,0499370899,individual,100000000,approved,1402/01/10\n"
+        "L2,بانک ملت,0790419904,individual,100000000,approved,1402/01/10\n",
+        encoding="utf-8",
+    )
     os.utime(first, (1_700_000_000, 1_700_000_000))
     second = folder / "second.csv"
-    second.write_text(header + "l1,بانك ملت,0499370899,individual,100000000,cancelled,1402/01/10\n"
-                      "L2,بانک ملت,0790419904,individual,0,cancelled,1402/01/10\n", encoding="utf-8")
+    second.write_text(
+        header + "l1,بانك ملت,0499370899,individual,100000000,cancelled,1402/01/10\n"
+        "L2,بانک ملت,0790419904,individual,0,cancelled,1402/01/10\n",
+        encoding="utf-8",
+    )
     os.utime(second, (1_700_000_100, 1_700_000_100))
     run(settings)
     summary = {r["province_code"]: r for r in warehouse_views(settings.warehouse)["rpt_province_summary"]}
@@ -222,8 +251,10 @@ def test_a_later_file_replaces_a_key_and_a_rejected_later_row_does_not(settings)
 
 def test_links_are_never_followed_and_nothing_outside_the_root_is_read(settings, tmp_path):
     outside = tmp_path / "outside.csv"
-    outside.write_text("application_id,national_id,first_name,last_name,registered_at\n"
-                       "A1,0499370899,علی,رضایی,1402/05/01\n", encoding="utf-8")
+    outside.write_text(
+        "application_id,national_id,first_name,last_name,registered_at\nA1,0499370899,علی,رضایی,1402/05/01\n",
+        encoding="utf-8",
+    )
     secret_folder = tmp_path / "secret"
     secret_folder.mkdir()
     (secret_folder / "x.csv").write_text("a\n1\n", encoding="utf-8")
@@ -259,8 +290,19 @@ def test_the_command_line_fails_clearly_when_it_cannot_run(tmp_path, capsys):
     assert code == 2
     assert "ingest root" in capsys.readouterr().err
     (tmp_path / "in").mkdir()
-    code = main(["run", "--ingest-root", str(tmp_path / "in"), "--archive-root", str(tmp_path / "a"),
-                 "--outbox-root", str(tmp_path / "o"), "--warehouse", "postgresql://nobody@127.0.0.1:9/none"])
+    code = main(
+        [
+            "run",
+            "--ingest-root",
+            str(tmp_path / "in"),
+            "--archive-root",
+            str(tmp_path / "a"),
+            "--outbox-root",
+            str(tmp_path / "o"),
+            "--warehouse",
+            "postgresql://nobody@127.0.0.1:9/none",
+        ]
+    )
     assert code == 2
     assert "unreachable" in capsys.readouterr().err
 
@@ -269,9 +311,15 @@ def test_the_command_line_reads_its_settings_from_the_environment(tmp_path, monk
     (tmp_path / "in" / "IR-04" / "loans").mkdir(parents=True)
     (tmp_path / "in" / "IR-04" / "loans" / "l.csv").write_text(
         "loan_id,bank,national_id,loan_type,amount_toman,status\nL1,بانک ملت,0499370899,شبکه ای,۵۰۰۰۰۰۰,پرداخت شده\n",
-        encoding="utf-8")
-    for name, value in {"INGEST_ROOT": "in", "ARCHIVE_ROOT": "a", "OUTBOX_ROOT": "o",
-                        "WAREHOUSE": f"sqlite:///{tmp_path}/w.db", "SETTLE_SECONDS": "0"}.items():
+        encoding="utf-8",
+    )
+    for name, value in {
+        "INGEST_ROOT": "in",
+        "ARCHIVE_ROOT": "a",
+        "OUTBOX_ROOT": "o",
+        "WAREHOUSE": f"sqlite:///{tmp_path}/w.db",
+        "SETTLE_SECONDS": "0",
+    }.items():
         monkeypatch.setenv(f"MASHAGHEL_{name}", str(tmp_path / value) if name.endswith("ROOT") else value)
     assert main(["run", "--quiet"]) == 0
     assert main(["summary"]) == 0
@@ -295,8 +343,20 @@ def test_a_file_that_fails_unexpectedly_stays_for_the_next_run_and_the_others_lo
         return real_read(path, source, **options)
 
     monkeypatch.setattr(etl.pipeline, "read_file", read_or_fail)
-    code = main(["run", "--ingest-root", str(settings.ingest_root), "--archive-root", str(settings.archive_root),
-                 "--outbox-root", str(settings.outbox_root), "--warehouse", settings.warehouse, "--quiet"])
+    code = main(
+        [
+            "run",
+            "--ingest-root",
+            str(settings.ingest_root),
+            "--archive-root",
+            str(settings.archive_root),
+            "--outbox-root",
+            str(settings.outbox_root),
+            "--warehouse",
+            settings.warehouse,
+            "--quiet",
+        ]
+    )
     assert code == 1
     assert "IR-04/loans/a.csv failed and stays in the ingest folder" in capsys.readouterr().err
     assert [p.name for p in files_left(settings.ingest_root)] == ["a.csv"]

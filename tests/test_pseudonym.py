@@ -45,8 +45,13 @@ def test_a_key_file_is_made_once_readable_by_its_owner_only(tmp_path):
 
 
 def test_older_rows_get_their_pseudonyms_and_the_warehouse_knows_its_key_by_fingerprint(tmp_path, warehouse_url):
-    settings = Settings(ingest_root=tmp_path / "in", archive_root=tmp_path / "archive",
-                        outbox_root=tmp_path / "outbox", warehouse=warehouse_url, pseudonym_key=KEY.decode())
+    settings = Settings(
+        ingest_root=tmp_path / "in",
+        archive_root=tmp_path / "archive",
+        outbox_root=tmp_path / "outbox",
+        warehouse=warehouse_url,
+        pseudonym_key=KEY.decode(),
+    )
     build_plan(persons=30).write_batch(settings.ingest_root, 1)
     assert not run(settings).failures
     engine = create_warehouse_engine(settings.warehouse)
@@ -55,11 +60,14 @@ def test_older_rows_get_their_pseudonyms_and_the_warehouse_knows_its_key_by_fing
             connection.execute(sa.text(f"UPDATE {table} SET person_pseudonym = NULL"))
     resolve_people(engine, KEY)
     with engine.connect() as connection:
-        pairs = connection.execute(sa.text(
-            "SELECT national_id, person_pseudonym FROM registration UNION ALL"
-            " SELECT national_id, person_pseudonym FROM loan UNION ALL"
-            " SELECT national_id, person_pseudonym FROM training_enrollment UNION ALL"
-            " SELECT national_id, person_pseudonym FROM person")).all()
+        pairs = connection.execute(
+            sa.text(
+                "SELECT national_id, person_pseudonym FROM registration UNION ALL"
+                " SELECT national_id, person_pseudonym FROM loan UNION ALL"
+                " SELECT national_id, person_pseudonym FROM training_enrollment UNION ALL"
+                " SELECT national_id, person_pseudonym FROM person"
+            )
+        ).all()
     assert len(pairs) > 50
     assert all(value == pseudonym(KEY, national_id) for national_id, value in pairs)
 

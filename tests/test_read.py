@@ -98,14 +98,9 @@ def test_utf8_bom_semicolon(tmp_path: Path, applicants: Source) -> None:
     assert column(frame, "registered_at") == ["1402/01/05"]
 
 
-@pytest.mark.parametrize(
-    "bom, codec", [(codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")]
-)
+@pytest.mark.parametrize("bom, codec", [(codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")])
 def test_utf16_tab_as_excel_writes(tmp_path: Path, applicants: Source, bom: bytes, codec: str) -> None:
-    text = (
-        "شماره پرونده\tکد ملی\tنام\tنام خانوادگی\tتاریخ ثبت نام\r\n"
-        "A7\t0012345678\tمریم\tکریمی\t1402/02/01\r\n"
-    )
+    text = "شماره پرونده\tکد ملی\tنام\tنام خانوادگی\tتاریخ ثبت نام\r\nA7\t0012345678\tمریم\tکریمی\t1402/02/01\r\n"
     result = read_file(write(tmp_path, "a.tsv", bom + text.encode(codec)), applicants)
     frame = loaded(result)
     assert (result.encoding, result.delimiter) == ("utf-16", "\t")
@@ -159,9 +154,7 @@ def test_nul_bytes_without_bom_are_unreadable(tmp_path: Path, applicants: Source
         ("\x85", "utf-16"),
     ],
 )
-def test_control_characters_are_unreadable(
-    tmp_path: Path, applicants: Source, char: str, encoding: str
-) -> None:
+def test_control_characters_are_unreadable(tmp_path: Path, applicants: Source, char: str, encoding: str) -> None:
     text = f"{HEADER}\n{ROW}\nA2,0012345679,نام{char},رضایی,1402/01/05\n"
     result = read_file(write(tmp_path, "a.csv", text, encoding), applicants)
     assert result.reason == reasons.UNREADABLE

@@ -47,8 +47,11 @@ class Cells(HTMLParser):
         if tag == "tr":
             self.province = found.get("data-province")
         if "data-value" in found:
-            scope, column = ("totals", found["data-total"]) if "data-total" in found else (
-                self.province or "", found["data-column"])
+            scope, column = (
+                ("totals", found["data-total"])
+                if "data-total" in found
+                else (self.province or "", found["data-column"])
+            )
             self.open.append((scope, column, found["data-value"]))
             self.text_at = len(self.text)
 
@@ -57,7 +60,7 @@ class Cells(HTMLParser):
             self.skip -= 1
         if tag in ("td", "dd") and self.open:
             scope, column, value = self.open.pop()
-            self.cells[(scope, column)] = (int(value), "".join(self.text[self.text_at:]).strip())
+            self.cells[(scope, column)] = (int(value), "".join(self.text[self.text_at :]).strip())
 
     def handle_data(self, data: str) -> None:
         if not self.skip:
@@ -72,8 +75,13 @@ def parse(page: str) -> Cells:
 
 def load_sample(tmp: Path, warehouse: str) -> dict[str, list[dict]]:
     """Load a generated 31-province drop; returns the reporting views' rows."""
-    settings = Settings(ingest_root=tmp / "in", archive_root=tmp / "archive", outbox_root=tmp / "outbox",
-                        warehouse=warehouse, settle_seconds=0)
+    settings = Settings(
+        ingest_root=tmp / "in",
+        archive_root=tmp / "archive",
+        outbox_root=tmp / "outbox",
+        warehouse=warehouse,
+        settle_seconds=0,
+    )
     build_plan(persons=60).write_batch(settings.ingest_root, 1)
     run(settings)
     return views_of(warehouse)
@@ -83,8 +91,10 @@ def views_of(warehouse: str) -> dict[str, list[dict]]:
     engine = create_warehouse_engine(warehouse)
     try:
         with engine.connect() as connection:
-            return {view: view_rows(connection, view)
-                    for view in ("rpt_province_summary", "rpt_monthly_loans", "rpt_quarantine_summary")}
+            return {
+                view: view_rows(connection, view)
+                for view in ("rpt_province_summary", "rpt_monthly_loans", "rpt_quarantine_summary")
+            }
     finally:
         engine.dispose()
 
@@ -92,8 +102,9 @@ def views_of(warehouse: str) -> dict[str, list[dict]]:
 def assert_page_shows_the_views(page: Cells, views: dict[str, list[dict]]) -> None:
     provinces = views["rpt_province_summary"]
     assert len(provinces) == 31
-    expected = {(row["province_code"], column): int(row[column])
-                for row in provinces for column, _, _ in report.COLUMNS}
+    expected = {
+        (row["province_code"], column): int(row[column]) for row in provinces for column, _, _ in report.COLUMNS
+    }
     for column in report.ADDITIVE:
         total = sum(int(row[column]) for row in provinces)
         expected[("totals", column)] = expected[("total", column)] = total
@@ -119,8 +130,13 @@ def require_chromium() -> str:
 
 def chromium_run(browser: str, *args: str) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="mashaghel-chromium-") as profile:
-        return subprocess.run([browser, *report.CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                              capture_output=True, text=True, timeout=180, check=True)
+        return subprocess.run(
+            [browser, *report.CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=True,
+        )
 
 
 @pytest.fixture(scope="module")

@@ -44,11 +44,7 @@ def written(plan: DropPlan, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _snapshot(root: Path) -> dict[str, tuple[bytes, float]]:
-    return {
-        p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime)
-        for p in root.rglob("*")
-        if p.is_file()
-    }
+    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime) for p in root.rglob("*") if p.is_file()}
 
 
 def test_same_seed_same_bytes_and_truth(tmp_path: Path) -> None:
@@ -107,9 +103,7 @@ def test_truth_invariants(plan: DropPlan) -> None:
         truth = plan.truth(after)
         summary = truth["rpt_province_summary"]
         persons = truth["persons"]
-        assert [r["province_code"] for r in summary] == sorted(p.code for p in provinces) and len(
-            summary
-        ) == 31
+        assert [r["province_code"] for r in summary] == sorted(p.code for p in provinces) and len(summary) == 31
         assert sum(r["persons"] for r in summary) == len(persons)
         by_code = {r["province_code"]: r for r in summary}
         for code in ("IR-16", "IR-20", "IR-29"):  # silent provinces
@@ -138,27 +132,17 @@ def test_truth_invariants(plan: DropPlan) -> None:
 
 def test_scenarios(plan: DropPlan) -> None:
     one, two = plan.truth(1), plan.truth(2)
-    flips = [
-        nid
-        for nid in one["persons"]
-        if one["persons"][nid]["loan_only"] and not two["persons"][nid]["loan_only"]
-    ]
+    flips = [nid for nid in one["persons"] if one["persons"][nid]["loan_only"] and not two["persons"][nid]["loan_only"]]
     assert len(flips) >= 4  # supporter added, loan cancelled, training passed (twice)
     moved = [
-        nid
-        for nid in one["persons"]
-        if one["persons"][nid]["home_province"] != two["persons"][nid]["home_province"]
+        nid for nid in one["persons"] if one["persons"][nid]["home_province"] != two["persons"][nid]["home_province"]
     ]
     assert moved
     breaches = {(b["province_code"], b["amount_rial"]) for b in two["rpt_loan_cap_breaches"]}
     assert ("IR-07", 3_000_000_000) in breaches and ("IR-07", 2_000_000_010) in breaches
     assert ("IR-07", 500_000_000) not in breaches and ("IR-07", 9_000_000_000) not in breaches
-    assert any(
-        b["bank"] == "بانک\u200cملت" and b["amount_rial"] == 800_000_000 for b in two["rpt_loan_cap_breaches"]
-    )
-    assert ("IR-07", 600_000_000) in {
-        (b["province_code"], b["amount_rial"]) for b in one["rpt_loan_cap_breaches"]
-    }
+    assert any(b["bank"] == "بانک\u200cملت" and b["amount_rial"] == 800_000_000 for b in two["rpt_loan_cap_breaches"])
+    assert ("IR-07", 600_000_000) in {(b["province_code"], b["amount_rial"]) for b in one["rpt_loan_cap_breaches"]}
     assert ("IR-07", 600_000_000) not in breaches
     assert two["files"]["IR-23/applicants/tehran_list.csv"]["status"] == "loaded"
     assert two["files"]["IR-05/applicants/empty_again.csv"]["status"] == "empty"
@@ -176,9 +160,7 @@ def test_xlsx_national_ids_are_numbers(plan: DropPlan) -> None:
         if "national_id" not in names:
             continue
         j = names.index("national_id")
-        numbers += sum(
-            isinstance(r[j], int) for r in sheet.iter_rows(min_row=2, values_only=True) if len(r) > j
-        )
+        numbers += sum(isinstance(r[j], int) for r in sheet.iter_rows(min_row=2, values_only=True) if len(r) > j)
     assert numbers > 20
 
 

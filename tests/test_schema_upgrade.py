@@ -57,18 +57,27 @@ def every_row(engine: sa.Engine, columns: dict[str, list[str]] | None = None) ->
     """Every row of every table, sorted; all columns, or only the given ones of each table."""
     inspector = sa.inspect(engine)
     with engine.connect() as connection:
-        names = (connection.execute(sa.text(
-            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
-            " AND table_schema = ANY (current_schemas(false))")).scalars().all()
-            if engine.dialect.name == "postgresql" else inspector.get_table_names())
+        names = (
+            connection.execute(
+                sa.text(
+                    "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+                    " AND table_schema = ANY (current_schemas(false))"
+                )
+            )
+            .scalars()
+            .all()
+            if engine.dialect.name == "postgresql"
+            else inspector.get_table_names()
+        )
         found = {}
         for name in names:
             if name == "alembic_version":
                 continue
             rows = connection.execute(sa.text(f"SELECT * FROM {name}")).mappings().all()
             keep = (columns or {}).get(name) or list(rows[0].keys() if rows else [])
-            found[name] = sorted(json.dumps({c: row[c] for c in keep}, default=str, sort_keys=True,
-                                            ensure_ascii=False) for row in rows)
+            found[name] = sorted(
+                json.dumps({c: row[c] for c in keep}, default=str, sort_keys=True, ensure_ascii=False) for row in rows
+            )
         return found
 
 
@@ -87,8 +96,13 @@ def test_a_warehouse_loaded_by_the_previous_schema_keeps_every_row(tmp_path: Pat
     engine = create_warehouse_engine(warehouse_url)
     try:
         code = previous_release(tmp_path / "previous-release")
-        loaded = subprocess.run([sys.executable, "-m", "etl", *roots.cli_args()], cwd=code, capture_output=True,
-                                text=True, env={**os.environ, "PYTHONPATH": str(code)})
+        loaded = subprocess.run(
+            [sys.executable, "-m", "etl", *roots.cli_args()],
+            cwd=code,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(code)},
+        )
         assert loaded.returncode == 0, loaded.stderr[-2000:]
         assert current_revision(engine) == previous
         before = every_row(engine)

@@ -47,8 +47,9 @@ class OwnServer:
                 raise RuntimeError("running as root without runuser to start PostgreSQL as postgres")
             shutil.chown(self.folder, "postgres", "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
-        self._pg("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale",
-                 "--no-sync")
+        self._pg(
+            "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"
+        )
         self.start()
 
     @property
@@ -112,8 +113,12 @@ def _pending(url: str) -> list[tuple[str, bool]]:
     engine = create_warehouse_engine(url)
     try:
         with engine.connect() as connection:
-            return [(path, archived is not None) for path, archived in connection.execute(sa.text(
-                "SELECT relative_path, archived_at FROM ingest_file ORDER BY seen_seq"))]
+            return [
+                (path, archived is not None)
+                for path, archived in connection.execute(
+                    sa.text("SELECT relative_path, archived_at FROM ingest_file ORDER BY seen_seq")
+                )
+            ]
     finally:
         engine.dispose()
 
@@ -172,8 +177,7 @@ def test_an_archive_or_outbox_that_cannot_be_written_loses_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     monkeypatch.setenv("MASHAGHEL_PSEUDONYM_KEY", PSEUDONYM_KEY)
-    reference = build_reference(Roots(tmp_path / "reference", f"sqlite:///{tmp_path / 'reference.sqlite'}"),
-                                SMALL_DROP)
+    reference = build_reference(Roots(tmp_path / "reference", f"sqlite:///{tmp_path / 'reference.sqlite'}"), SMALL_DROP)
     roots = Roots(tmp_path / "trial", f"sqlite:///{tmp_path / 'trial.sqlite'}").make()
     write_drop(roots.ingest, SMALL_DROP)
     # Where the receipts of IR-07 and the archived files of IR-02 go, a file is in the way (as a

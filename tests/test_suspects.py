@@ -15,8 +15,18 @@ def test_a_cluster_over_the_bound_is_not_published_and_the_run_says_so(tmp_path,
     warehouse = f"sqlite:///{tmp_path / 'w.sqlite'}"
     ingest = tmp_path / "in"
     build_plan(persons=60).write_batch(ingest, 1)
-    arguments = ["run", "--quiet", "--ingest-root", str(ingest), "--archive-root", str(tmp_path / "archive"),
-                 "--outbox-root", str(tmp_path / "outbox"), "--warehouse", warehouse]
+    arguments = [
+        "run",
+        "--quiet",
+        "--ingest-root",
+        str(ingest),
+        "--archive-root",
+        str(tmp_path / "archive"),
+        "--outbox-root",
+        str(tmp_path / "outbox"),
+        "--warehouse",
+        warehouse,
+    ]
     assert main(arguments) == 0
     published = query(warehouse, "SELECT national_id_l, national_id_r FROM suspected_duplicate_pair")
     assert published

@@ -49,8 +49,10 @@ IDENTITY_COLUMNS = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, *ID_BLOCKS]
 REFUSED_COLUMNS = ["file_id", "line_number", "source", *prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS]
 NAME_COLUMNS = ("first_key", "last_key")  # the comparisons with term-frequency adjustments
 # Cap of each refused-row block on the persons' side: the persons model's where it shares the key.
-PERSON_CAPS = {key: prepare.BLOCK_CAP if key in prepare.PERSON_BLOCKS else prepare.REFUSED_BLOCK_CAP
-               for key in prepare.REFUSED_BLOCKS}
+PERSON_CAPS = {
+    key: prepare.BLOCK_CAP if key in prepare.PERSON_BLOCKS else prepare.REFUSED_BLOCK_CAP
+    for key in prepare.REFUSED_BLOCKS
+}
 
 
 @dataclass
@@ -94,7 +96,8 @@ def number_changed(connection: Connection, ids_per_pass: int) -> int:
     connection.exec_driver_sql(
         "INSERT INTO match_changed (national_id, match_pass)"
         f" SELECT national_id, (ROW_NUMBER() OVER (ORDER BY national_id) - 1) / {int(ids_per_pass)}"
-        " FROM (SELECT DISTINCT national_id FROM match_pending) AS pending")
+        " FROM (SELECT DISTINCT national_id FROM match_pending) AS pending"
+    )
     _analyse(connection, "match_changed")
     return _count(connection, "SELECT COALESCE(MAX(match_pass) + 1, 0) FROM match_changed")
 
@@ -115,34 +118,52 @@ def refresh_keys(connection: Connection, chunk_rows: int) -> int:
         _analyse(connection, "match_identity")
     # The recomputed rows' blocking keys, read by every neighbourhood query that follows.
     blocks = ", ".join(f"i.{key}" for key in [*prepare.PERSON_BLOCKS, *ID_BLOCKS])
-    _temporary(connection, "match_changed_rows", "national_id VARCHAR(10) NOT NULL, "
-               + ", ".join(f"{key} TEXT" for key in [*prepare.PERSON_BLOCKS, *ID_BLOCKS]))
+    _temporary(
+        connection,
+        "match_changed_rows",
+        "national_id VARCHAR(10) NOT NULL, " + ", ".join(f"{key} TEXT" for key in [*prepare.PERSON_BLOCKS, *ID_BLOCKS]),
+    )
     connection.exec_driver_sql(
         f"INSERT INTO match_changed_rows SELECT i.national_id, {blocks} FROM match_identity i"
-        " JOIN match_changed c ON c.national_id = i.national_id")
+        " JOIN match_changed c ON c.national_id = i.national_id"
+    )
     _analyse(connection, "match_changed_rows")
-    refused = refused_rows(connection, only=(
-        "NOT EXISTS (SELECT 1 FROM match_refused m WHERE m.file_id = rr.file_id AND m.line_number = rr.line_number)"))
+    refused = refused_rows(
+        connection,
+        only=(
+            "NOT EXISTS (SELECT 1 FROM match_refused m WHERE m.file_id = rr.file_id AND m.line_number = rr.line_number)"
+        ),
+    )
     _temporary(connection, "match_refused_new", "unique_id TEXT PRIMARY KEY")
     if len(refused):
         keys = prepare.with_blocking_keys(prepare.refused_keys(refused), prepare.REFUSED_BLOCKS)
-        keys = keys.assign(file_id=refused["file_id"].to_numpy(), line_number=refused["line_number"].to_numpy(),
-                           source=refused["source"].to_numpy())
+        keys = keys.assign(
+            file_id=refused["file_id"].to_numpy(),
+            line_number=refused["line_number"].to_numpy(),
+            source=refused["source"].to_numpy(),
+        )
         insert_frame(connection, "match_refused", keys[REFUSED_COLUMNS])
         insert_frame(connection, "match_refused_new", keys[["unique_id"]])
     _analyse(connection, "match_refused")
     return total
 
 
-def to_duckdb(connection: Connection, con: duckdb.DuckDBPyConnection, name: str, sql: str,
-              columns: list[str], chunk_rows: int = 150_000) -> int:
+def to_duckdb(
+    connection: Connection,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    sql: str,
+    columns: list[str],
+    chunk_rows: int = 150_000,
+) -> int:
     """Copy the query's rows into DuckDB table ``name`` (text, markers as integers); returns the rows.
 
     On PostgreSQL the rows go through COPY and a temporary CSV file that DuckDB reads itself, so
     they are never Python objects. On SQLite they go ``chunk_rows`` at a time.
     """
-    select = ", ".join(f"CAST({c} AS {'BIGINT' if c in prepare.INTEGER_COLUMNS else 'VARCHAR'}) AS {c}"
-                       for c in columns)
+    select = ", ".join(
+        f"CAST({c} AS {'BIGINT' if c in prepare.INTEGER_COLUMNS else 'VARCHAR'}) AS {c}" for c in columns
+    )
     if connection.dialect.name != "postgresql":
         staged = f"{name}_staged"
         prepare.load_blocked(con, staged, pd.DataFrame(columns=columns), columns)
@@ -158,7 +179,9 @@ def to_duckdb(connection: Connection, con: duckdb.DuckDBPyConnection, name: str,
         buffer.flush()
         con.execute(
             f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM read_csv(?, header = true, all_varchar = true,"
-            " nullstr = '\\N', quote = '\"', escape = '\"') ORDER BY unique_id", [buffer.name])
+            " nullstr = '\\N', quote = '\"', escape = '\"') ORDER BY unique_id",
+            [buffer.name],
+        )
     return _rows(con, name)
 
 
@@ -174,7 +197,8 @@ def _frequencies(connection: Connection) -> tuple[dict[str, pd.DataFrame], dict[
         counts = {}
         for table in ("match_identity", "match_refused"):
             rows = connection.exec_driver_sql(
-                f"SELECT {column}, COUNT(*) FROM {table} WHERE {column} IS NOT NULL GROUP BY {column}").all()
+                f"SELECT {column}, COUNT(*) FROM {table} WHERE {column} IS NOT NULL GROUP BY {column}"
+            ).all()
             counts[table] = pd.Series({value: n for value, n in rows}, dtype="float64")
         own = counts["match_identity"]
         joint = own.add(counts["match_refused"], fill_value=0)
@@ -189,42 +213,57 @@ def _open(alias: str, key: str, block: str, name: str = "ok") -> str:
     (A join, not ``IN (SELECT ...)`` in a CASE or an OR: PostgreSQL hashes such a subquery only while it
     fits in work_mem, and otherwise scans it for every row.)
     """
-    return (f" LEFT JOIN match_ok AS {name}_{key} ON {name}_{key}.block = '{block}'"
-            f" AND {name}_{key}.block_key = {alias}.{key}")
+    return (
+        f" LEFT JOIN match_ok AS {name}_{key} ON {name}_{key}.block = '{block}'"
+        f" AND {name}_{key}.block_key = {alias}.{key}"
+    )
 
 
-def _open_blocks(connection: Connection, chosen_rows: str, table: str, caps: dict[str, int], prefix: str,
-                 within: str | None = None) -> None:
+def _open_blocks(
+    connection: Connection, chosen_rows: str, table: str, caps: dict[str, int], prefix: str, within: str | None = None
+) -> None:
     """Add to ``match_ok`` the blocking keys of the chosen rows shared by at most the cap of rows of ``table``
     (``within``: instead of the chosen rows' keys, the keys already open under that prefix)."""
     for key, cap in caps.items():
-        among = (f"SELECT block_key FROM match_ok WHERE block = '{within}{key}'" if within
-                 else f"SELECT {key} FROM ({chosen_rows}) AS chosen")
+        among = (
+            f"SELECT block_key FROM match_ok WHERE block = '{within}{key}'"
+            if within
+            else f"SELECT {key} FROM ({chosen_rows}) AS chosen"
+        )
         connection.exec_driver_sql(
             f"INSERT INTO match_ok (block, block_key) SELECT '{prefix}{key}', {key} FROM {table}"
-            f" WHERE {key} IN ({among}) GROUP BY {key} HAVING COUNT(*) <= {cap}")
+            f" WHERE {key} IN ({among}) GROUP BY {key} HAVING COUNT(*) <= {cap}"
+        )
 
 
 def _new_open_keys(connection: Connection) -> None:
-    _temporary(connection, "match_ok",
-               "block VARCHAR(40) NOT NULL, block_key TEXT NOT NULL, PRIMARY KEY (block, block_key)")
+    _temporary(
+        connection, "match_ok", "block VARCHAR(40) NOT NULL, block_key TEXT NOT NULL, PRIMARY KEY (block, block_key)"
+    )
 
 
 def _neighbourhood_sql(connection: Connection) -> str:
     """Open the person blocks of the recomputed rows; the query of those rows and every row sharing an
     open block with one (keys capped, ``match_pass``)."""
     _new_open_keys(connection)
-    _open_blocks(connection, "SELECT * FROM match_changed_rows", "match_identity",
-                 dict.fromkeys(prepare.PERSON_BLOCKS, prepare.BLOCK_CAP), "")
+    _open_blocks(
+        connection,
+        "SELECT * FROM match_changed_rows",
+        "match_identity",
+        dict.fromkeys(prepare.PERSON_BLOCKS, prepare.BLOCK_CAP),
+        "",
+    )
     _analyse(connection, "match_ok")
     blocks = list(prepare.PERSON_BLOCKS)
     columns = ", ".join(f"m.{c}" for c in prepare.KEY_COLUMNS)
     capped = ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
     joins = "".join(_open("m", key, key) for key in blocks)
     shares = " OR ".join(f"ok_{key}.block_key IS NOT NULL" for key in blocks)
-    return (f"SELECT {columns}, {capped}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
-            f" FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id{joins}"
-            f" WHERE c.national_id IS NOT NULL OR {shares}")
+    return (
+        f"SELECT {columns}, {capped}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
+        f" FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id{joins}"
+        f" WHERE c.national_id IS NOT NULL OR {shares}"
+    )
 
 
 def _load_persons(connection: Connection, con: duckdb.DuckDBPyConnection, broad: bool, chunk_rows: int) -> int:
@@ -237,13 +276,22 @@ def _load_persons(connection: Connection, con: duckdb.DuckDBPyConnection, broad:
     columns = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, "match_pass"]
     if not broad:
         return to_duckdb(connection, con, "persons", _neighbourhood_sql(connection), columns, chunk_rows)
-    to_duckdb(connection, con, "persons_uncapped", (
-        f"SELECT {', '.join(f'm.{c}' for c in columns[:-1])}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
-        " FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id"), columns, chunk_rows)
+    to_duckdb(
+        connection,
+        con,
+        "persons_uncapped",
+        (
+            f"SELECT {', '.join(f'm.{c}' for c in columns[:-1])}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
+            " FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id"
+        ),
+        columns,
+        chunk_rows,
+    )
     con.execute(
         f"CREATE OR REPLACE TABLE persons AS SELECT {', '.join(prepare.KEY_COLUMNS)},"
         f" {prepare.capped_keys(prepare.PERSON_BLOCKS, prepare.BLOCK_CAP)}, match_pass"
-        " FROM persons_uncapped ORDER BY unique_id")
+        " FROM persons_uncapped ORDER BY unique_id"
+    )
     con.execute("DROP TABLE persons_uncapped")
     return _rows(con, "persons")
 
@@ -257,48 +305,58 @@ def _refused_neighbourhood(connection: Connection) -> tuple[pd.DataFrame, str]:
     """
     _temporary(connection, "match_refused_todo", "unique_id TEXT PRIMARY KEY, relink INTEGER NOT NULL")
     sharing = "".join(
-        f" UNION ALL SELECT r.unique_id, 0 FROM match_refused r"
-        f" WHERE r.{key} IN (SELECT {key} FROM match_changed_rows)"
-        for key in prepare.REFUSED_BLOCKS)
+        f" UNION ALL SELECT r.unique_id, 0 FROM match_refused r WHERE r.{key} IN (SELECT {key} FROM match_changed_rows)"
+        for key in prepare.REFUSED_BLOCKS
+    )
     connection.exec_driver_sql(
         "INSERT INTO match_refused_todo (unique_id, relink) SELECT unique_id, MAX(relink) FROM ("
         " SELECT unique_id, 1 AS relink FROM match_refused_new"
         " UNION ALL SELECT r.unique_id, 1 FROM match_refused r JOIN suspected_id_typo t"
         " ON t.file_id = r.file_id AND t.line_number = r.line_number"
-        f" JOIN match_changed c ON c.national_id = t.national_id{sharing}) AS todo GROUP BY unique_id")
+        f" JOIN match_changed c ON c.national_id = t.national_id{sharing}) AS todo GROUP BY unique_id"
+    )
     _analyse(connection, "match_refused_todo")
     _new_open_keys(connection)
     todo = "SELECT r.* FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
-    _open_blocks(connection, todo, "match_refused", dict.fromkeys(prepare.REFUSED_BLOCKS, prepare.REFUSED_BLOCK_CAP),
-                 "refused:")
+    _open_blocks(
+        connection, todo, "match_refused", dict.fromkeys(prepare.REFUSED_BLOCKS, prepare.REFUSED_BLOCK_CAP), "refused:"
+    )
     # The refused side's open keys are keys of the rows to link: the persons' side is counted among them.
     _open_blocks(connection, todo, "match_identity", PERSON_CAPS, "persons:", within="refused:")
     for key in prepare.REFUSED_BLOCKS:  # the persons' open blocks of the rows linked against everyone
         connection.exec_driver_sql(
             f"INSERT INTO match_ok (block, block_key) SELECT 'all:{key}', block_key FROM match_ok"
-            f" WHERE block = 'persons:{key}' AND block_key IN (SELECT {key} FROM ({todo} WHERE t.relink = 1) AS todo)")
+            f" WHERE block = 'persons:{key}' AND block_key IN (SELECT {key} FROM ({todo} WHERE t.relink = 1) AS todo)"
+        )
     _analyse(connection, "match_ok")
     blocks = list(prepare.REFUSED_BLOCKS)
-    refused = query_frame(connection, (
-        f"SELECT {', '.join(f'r.{c}' for c in ['file_id', 'line_number', 'source', *prepare.KEY_COLUMNS])}, "
-        + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
-        + ", t.relink FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
-        + "".join(_open("r", key, "refused:" + key) for key in blocks)
-        + " ORDER BY r.unique_id"))
+    refused = query_frame(
+        connection,
+        (
+            f"SELECT {', '.join(f'r.{c}' for c in ['file_id', 'line_number', 'source', *prepare.KEY_COLUMNS])}, "
+            + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
+            + ", t.relink FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
+            + "".join(_open("r", key, "refused:" + key) for key in blocks)
+            + " ORDER BY r.unique_id"
+        ),
+    )
     against_all = " OR ".join(f"all_{key}.block_key IS NOT NULL" for key in blocks)
     shares = " OR ".join(f"ok_{key}.block_key IS NOT NULL" for key in blocks)
-    persons = (f"SELECT {', '.join(f'm.{c}' for c in prepare.KEY_COLUMNS)}, "
-               + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
-               + ", CASE WHEN c.national_id IS NULL THEN 0 ELSE 1 END AS relink"
-               + " FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id"
-               + "".join(_open("m", key, "persons:" + key) for key in blocks)
-               + "".join(_open("m", key, "all:" + key, "all") for key in blocks)
-               + f" WHERE ({shares}) AND (c.national_id IS NOT NULL OR {against_all})")
+    persons = (
+        f"SELECT {', '.join(f'm.{c}' for c in prepare.KEY_COLUMNS)}, "
+        + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
+        + ", CASE WHEN c.national_id IS NULL THEN 0 ELSE 1 END AS relink"
+        + " FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id"
+        + "".join(_open("m", key, "persons:" + key) for key in blocks)
+        + "".join(_open("m", key, "all:" + key, "all") for key in blocks)
+        + f" WHERE ({shares}) AND (c.national_id IS NOT NULL OR {against_all})"
+    )
     return refused, persons
 
 
-def score_changes(connection: Connection, *, model: dict, threshold: float, ids_per_pass: int,
-                  threads: int | None = None) -> Scored:
+def score_changes(
+    connection: Connection, *, model: dict, threshold: float, ids_per_pass: int, threads: int | None = None
+) -> Scored:
     """Refresh the keys of what changed and score every pair and link with a recomputed side.
 
     Leaves ``match_changed`` and ``match_refused_todo`` (the refused rows linked again) for the
@@ -310,8 +368,14 @@ def score_changes(connection: Connection, *, model: dict, threshold: float, ids_
     total = refresh_keys(connection, ids_per_pass)
     changed_ids = _count(connection, "SELECT COUNT(*) FROM match_changed")
     if not changed_ids and not _count(connection, "SELECT COUNT(*) FROM match_refused_new"):
-        return Scored(pairs=pd.DataFrame(), links=pd.DataFrame(), refused=pd.DataFrame(), changed_ids=0, passes=0,
-                      identity_rows=total)
+        return Scored(
+            pairs=pd.DataFrame(),
+            links=pd.DataFrame(),
+            refused=pd.DataFrame(),
+            changed_ids=0,
+            passes=0,
+            identity_rows=total,
+        )
     person_tf, joint_tf = _frequencies(connection)
     scored_pairs, comparisons = [], 0
     if total >= 2 and changed_ids:
@@ -345,5 +409,11 @@ def score_changes(connection: Connection, *, model: dict, threshold: float, ids_
     nonempty = [frame for frame in scored_pairs if len(frame)]
     return Scored(
         pairs=pd.concat(nonempty, ignore_index=True) if nonempty else pd.DataFrame(),
-        links=links, refused=refused, changed_ids=changed_ids, passes=passes, identity_rows=total,
-        comparisons=comparisons, refused_comparisons=refused_comparisons)
+        links=links,
+        refused=refused,
+        changed_ids=changed_ids,
+        passes=passes,
+        identity_rows=total,
+        comparisons=comparisons,
+        refused_comparisons=refused_comparisons,
+    )

@@ -125,7 +125,8 @@ CSV_OPTIONS = {"dtype": str, "na_values": ["\\N"], "keep_default_na": False, "en
 def copy_csv(connection: Connection, sql: str, target: BinaryIO) -> None:
     """Write the query's rows to ``target`` as CSV with a header, NULL as \\N (PostgreSQL), and rewind it."""
     with connection.connection.driver_connection.cursor().copy(
-            f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER, NULL '\\N')") as copy:
+        f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER, NULL '\\N')"
+    ) as copy:
         for block in copy:
             target.write(block)
     target.seek(0)
@@ -169,8 +170,9 @@ def refused_rows(connection: Connection, only: str = "") -> pd.DataFrame:
     Values are as sent, apart from text normalisation of names (the matcher builds its own keys).
     ``only``: a further condition on ``rr`` (the ``rejected_row``).
     """
-    frame = query_frame(connection, REFUSED_ROWS_SQL.format(only=f"AND {only}" if only else ""),
-                   reason=reasons.INVALID_NATIONAL_ID)
+    frame = query_frame(
+        connection, REFUSED_ROWS_SQL.format(only=f"AND {only}" if only else ""), reason=reasons.INVALID_NATIONAL_ID
+    )
     records = []
     for row in frame.itertuples(index=False):
         if row.source not in SOURCES:

@@ -117,8 +117,7 @@ def key_frame(frame: pd.DataFrame, ids: pd.Series | np.ndarray, *, ids_as_sent: 
     national_id = _values(frame, "national_id")
     if ids_as_sent:
         digits = _distinct(national_id, _digits)
-        padded = np.array([d.zfill(10) if isinstance(d, str) and len(d) in (8, 9) else d for d in digits],
-                          dtype=object)
+        padded = np.array([d.zfill(10) if isinstance(d, str) and len(d) in (8, 9) else d for d in digits], dtype=object)
     else:
         digits = padded = _distinct(national_id, lambda v: str(v).strip())
     first = _distinct(_values(frame, "first_name"), name_key)
