@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
-from etl.publish import check_invariants, view_rows
+from etl.publish import read_checked_views
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -92,11 +92,7 @@ def fa(value: float | int | str, decimals: int = 0) -> str:
 def read_views(engine: Engine) -> dict[str, list[dict]]:
     """The rows of the views the report shows, after checking that the views add up."""
     with engine.connect() as connection:
-        check_invariants(connection)
-        return {
-            view: view_rows(connection, view)
-            for view in ("rpt_province_summary", "rpt_monthly_loans", "rpt_quarantine_summary")
-        }
+        return read_checked_views(connection, ("rpt_province_summary", "rpt_monthly_loans", "rpt_quarantine_summary"))
 
 
 def national_totals(provinces: list[dict]) -> dict[str, int]:
