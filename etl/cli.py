@@ -179,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     report = run(settings, progress=None if args.quiet else _print_progress)
     if args.timings:
-        from etl.timing import peak_rss_mb, peaks, totals
+        from etl.timing import peak_rss_mb, peaks, totals, worker_peak_rss_mb
 
         args.timings.write_text(
             json.dumps(
@@ -187,6 +187,7 @@ def _run(args: argparse.Namespace) -> int:
                     "stages": totals(),
                     "peak_rss_mb_after": peaks(),
                     "peak_rss_mb": peak_rss_mb(),
+                    "peak_rss_mb_validation_worker": worker_peak_rss_mb(),
                     "rows_read": report.rows_read,
                     "rows_loaded": report.rows_loaded,
                     "files": len(report.outcomes),

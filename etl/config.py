@@ -21,6 +21,8 @@ DEFAULTS = {
     # Rows held at once: files are validated in batches of this many rows, and a file of more rows is
     # read, validated and loaded in chunks of half as many (bounds a run's memory; see stream_rows).
     "batch_rows": "100000",
+    # Run the expectation suites in a second process, beside reading and loading (etl/validate_worker.py).
+    "validate_in_worker": "yes",
 }
 
 
@@ -34,6 +36,14 @@ def setting(option: str, given: object | None = None) -> str:
     if given is not None:
         return str(given)
     return os.environ.get(env_name(option)) or DEFAULTS[option]
+
+
+def _yes(value: str) -> bool:
+    if value.strip().lower() in ("yes", "true", "1", "on"):
+        return True
+    if value.strip().lower() in ("no", "false", "0", "off"):
+        return False
+    raise ValueError(f"expected yes or no, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,7 @@ class Settings:
     match_threshold: float | None = None
     match_max_cluster: int | None = None
     batch_rows: int = 100_000
+    validate_in_worker: bool = False
 
     @classmethod
     def resolve(cls, **given: object | None) -> Settings:
@@ -70,6 +81,7 @@ class Settings:
             match_threshold=float(threshold) if threshold else None,
             match_max_cluster=int(max_cluster) if max_cluster else None,
             batch_rows=int(setting("batch_rows", given.get("batch_rows"))),
+            validate_in_worker=_yes(setting("validate_in_worker", given.get("validate_in_worker"))),
         )
 
     @property

@@ -48,6 +48,7 @@ from etl.receipts import (
 )
 from etl.timing import stage
 from etl.validate import Duplicates, ValidationOutcome, fingerprints, validate_many
+from etl.validate_worker import PendingValidation, SuiteWorker
 from etl.warehouse import WarehouseUnavailable, check_reachable, create_warehouse_engine, migrate
 
 log = logging.getLogger("mashaghel")
@@ -747,7 +748,8 @@ def ingest(
     """Read, normalise, validate and load every ready file, one transaction per file.
 
     Files are read and normalised one by one and validated in batches of up to
-    ``settings.batch_rows`` rows held in all (one run of the suite per source and batch),
+    ``settings.batch_rows`` rows held in all (one run of the suite per source and batch;
+    with ``settings.validate_in_worker`` in a second process, while the batch before loads),
     then each is loaded in its own transaction. Files claimed by another live run
     are left to it; they are looked at again after the others, for at most the
     claim timeout, and left for the next run after that.
@@ -765,11 +767,14 @@ def ingest(
         )
         report.files_found = len(ready)
         batches = _Batches(engine, settings, claims, report, len(ready), progress)
-        held = batches.take_all(ready, sightings)
-        deadline = time.monotonic() + settings.claim_timeout
-        while held and time.monotonic() < deadline:
-            time.sleep(0.25)
-            held = batches.take_all(held, sightings)
+        try:
+            held = batches.take_all(ready, sightings)
+            deadline = time.monotonic() + settings.claim_timeout
+            while held and time.monotonic() < deadline:
+                time.sleep(0.25)
+                held = batches.take_all(held, sightings)
+        finally:
+            batches.close()
         report.held_elsewhere = [dropped.relative_path for dropped in held]
         for relative_path in report.held_elsewhere:
             log.warning("%s: still claimed by another run, which takes it", relative_path)
@@ -778,7 +783,12 @@ def ingest(
 
 
 class _Batches:
-    """Takes files for one ingest run: claim, prepare, validate per source in batches, load one by one."""
+    """Takes files for one ingest run: claim, prepare, validate per source in batches, load one by one.
+
+    With a suite worker (``settings.validate_in_worker``), a full batch is sent to be
+    validated and the batch sent before it is loaded meanwhile; each batch is then half of
+    ``batch_rows``, so that the rows held stay within it.
+    """
 
     def __init__(
         self,
@@ -793,6 +803,8 @@ class _Batches:
         self.total, self.progress = total, progress
         self.waiting: dict[str, list[PreparedFile]] = {}  # by source
         self.spent: dict[str, float] = {}  # seconds spent on each waiting file so far
+        self.worker: SuiteWorker | None = None
+        self.sent: tuple[list[PreparedFile], list[tuple[list[PreparedFile], PendingValidation]]] | None = None
 
     def take_all(self, candidates: list[DroppedFile], sightings: dict[str, Sighting]) -> list[DroppedFile]:
         """Take every candidate this run can claim; returns those another live run holds."""
@@ -807,6 +819,12 @@ class _Batches:
             self._prepare(dropped, sightings[dropped.relative_path], claim)
         self._flush()
         return held
+
+    def close(self) -> None:
+        """Stop the suite worker, if one was started."""
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
 
     def _prepare(self, dropped: DroppedFile, sighting: Sighting, claim: Claim) -> None:
         began = time.monotonic()
@@ -834,28 +852,74 @@ class _Batches:
             if outcome is not None:
                 self._done(outcome, time.monotonic() - began)
         elif prepared is not None:
+            if self.settings.validate_in_worker and self.worker is None:
+                self.worker = SuiteWorker.start()
             self.waiting.setdefault(prepared.source.name, []).append(prepared)
             self.spent[prepared.dropped.relative_path] = time.monotonic() - began
             # One budget for the rows held, whatever their source: it bounds the run's memory.
-            if sum(p.rows for waiting in self.waiting.values() for p in waiting) >= self.settings.batch_rows:
-                self._flush()
+            limit = self.settings.batch_rows // 2 if self.worker else self.settings.batch_rows
+            if sum(p.rows for waiting in self.waiting.values() for p in waiting) >= limit:
+                self._flush(last=False)
 
-    def _flush(self) -> None:
+    def _flush(self, last: bool = True) -> None:
         """Validate each source's waiting files together, then load every file in the order it was first seen,
-        each in its own transaction (so files commit in the order a run of one file at a time would)."""
+        each in its own transaction (so files commit in the order a run of one file at a time would).
+
+        With a worker the waiting files are sent to it, and the batch sent before is loaded while it
+        works; ``last`` also loads the files just sent.
+        """
         batch = sorted(
             (prepared for waiting in self.waiting.values() for prepared in waiting),
             key=lambda prepared: prepared.sighting.seen_seq,
         )
-        sources = list(self.waiting.items())
+        sources = list(self.waiting.values())
         self.waiting = {}
+        if self.worker is None:
+            self._load_batch(
+                batch,
+                lambda: {
+                    id(prepared): outcome
+                    for waiting in sources
+                    for prepared, outcome in zip(waiting, validate_prepared(waiting), strict=True)
+                },
+            )
+            return
+        try:
+            sent = [
+                (waiting, self.worker.submit([p.normalised for p in waiting], waiting[0].source)) for waiting in sources
+            ]
+        except BaseException:
+            self._release(batch)
+            raise
+        earlier, self.sent = self.sent, (batch, sent)
+        try:
+            if earlier is not None:
+                self._load_sent(earlier)
+            if last:
+                self.sent = None
+                self._load_sent((batch, sent))
+        except BaseException:
+            if self.sent is not None:  # the batch just sent will not be loaded by this run
+                self._release(self.sent[0])
+                self.sent = None
+            raise
+
+    def _load_sent(self, sent: tuple[list[PreparedFile], list[tuple[list[PreparedFile], PendingValidation]]]) -> None:
+        batch, pending = sent
+        self._load_batch(
+            batch,
+            lambda: {
+                id(prepared): outcome
+                for waiting, validation in pending
+                for prepared, outcome in zip(waiting, validation.outcomes(), strict=True)
+            },
+        )
+
+    def _load_batch(self, batch: list[PreparedFile], validate: Callable[[], dict[int, ValidationOutcome]]) -> None:
+        """Validate (or wait for the worker's verdicts on) a batch, then load its files one by one, in order."""
         try:
             began = time.monotonic()
-            validated = {
-                id(prepared): outcome
-                for _source, waiting in sources
-                for prepared, outcome in zip(waiting, validate_prepared(waiting), strict=True)
-            }
+            validated = validate()
             share = (time.monotonic() - began) / max(len(batch), 1)
             while batch:
                 prepared = batch.pop(0)
@@ -873,8 +937,11 @@ class _Batches:
                     spent = self.spent.pop(prepared.dropped.relative_path, 0.0)
                     self._done(outcome, spent + share + time.monotonic() - began)
         finally:
-            for prepared in batch:  # validation failed: the files stay in the ingest folder
-                self.claims.release(prepared.claim)
+            self._release(batch)  # validation failed: the files stay in the ingest folder
+
+    def _release(self, batch: list[PreparedFile]) -> None:
+        for prepared in batch:
+            self.claims.release(prepared.claim)
 
     def _done(self, outcome: FileOutcome, seconds: float) -> None:
         self.report.outcomes.append(outcome)

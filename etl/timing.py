@@ -18,6 +18,7 @@ from contextlib import contextmanager
 STAGES = ("read", "normalise", "validate", "load", "resolve", "match", "publish")
 _seconds: defaultdict[str, float] = defaultdict(float)
 _peak_mb: dict[str, float] = {}
+_worker_peak_mb: list[float] = [0.0]
 
 
 @contextmanager
@@ -29,6 +30,21 @@ def stage(name: str) -> Iterator[None]:
     finally:
         _seconds[name] += time.perf_counter() - started
         _peak_mb[name] = peak_rss_mb()
+
+
+def add_seconds(name: str, seconds: float) -> None:
+    """Count seconds spent elsewhere (in a worker process) as part of ``name``."""
+    _seconds[name] += seconds
+
+
+def note_worker_peak(mb: float) -> None:
+    """Remember a worker process's peak resident memory (MiB), as it reported it."""
+    _worker_peak_mb[0] = max(_worker_peak_mb[0], mb)
+
+
+def worker_peak_rss_mb() -> float:
+    """The largest peak a worker process of this run reported (0 without one)."""
+    return _worker_peak_mb[0]
 
 
 def peak_rss_mb() -> float:
@@ -65,3 +81,4 @@ def reset() -> None:
     """Start counting from zero."""
     _seconds.clear()
     _peak_mb.clear()
+    _worker_peak_mb[0] = 0.0

@@ -31,6 +31,9 @@ class SuiteError(RuntimeError):
     """An expectation suite could not be loaded or did not run; never pass silently."""
 
 
+FileFailures = list[tuple[dict, pd.Index]]  # one file's failed expectations: (meta, failing index labels)
+
+
 @dataclass
 class ValidationOutcome:
     """Rows to load, and the reasons of the rows refused (by index label)."""
@@ -137,7 +140,10 @@ def validate(frame: pd.DataFrame, source: Source) -> ValidationOutcome:
 
 
 def validate_many(
-    frames: list[pd.DataFrame], source: Source, duplicates: Duplicates | None = None
+    frames: list[pd.DataFrame],
+    source: Source,
+    duplicates: Duplicates | None = None,
+    failures: list[FileFailures] | None = None,
 ) -> list[ValidationOutcome]:
     """Validate several files' rows of one source with one run of the suite; one outcome per file.
 
@@ -145,9 +151,12 @@ def validate_many(
     once for the batch; its row-wise rules judge each row alone, and the
     duplicate-key rule is applied within each file, as for a file validated alone
     (or as decided for the whole file with ``duplicates``, when a file comes in chunks).
+    ``failures``: the suite's verdicts on these frames when already known (SuiteWorker).
     """
     outcomes = []
-    for frame, failing in zip(frames, _suite_failures(frames, source), strict=True):
+    if failures is None:
+        failures = _suite_failures(frames, source)
+    for frame, failing in zip(frames, failures, strict=True):
         if frame.empty:
             outcomes.append(ValidationOutcome(accepted=frame, rejected={}))
             continue
@@ -204,28 +213,58 @@ def fingerprints(frames: list[pd.DataFrame], source: Source) -> pd.DataFrame:
     return pd.concat(found) if found else pd.DataFrame(columns=["key_a", "key_b", "value"])
 
 
-def _suite_failures(frames: list[pd.DataFrame], source: Source) -> list[list[tuple[dict, pd.Index]]]:
-    """One run of the suite over all the frames; per frame, (meta, failing index labels) per failed expectation."""
-    present = [position for position, frame in enumerate(frames) if not frame.empty]
-    failing_by_file: list[list[tuple[dict, pd.Index]]] = [[] for _ in frames]
+def suite_columns(source_name: str) -> list[str]:
+    """The columns the suite reads: its expectations' column arguments."""
+    names: list[str] = []
+    for expectation in load_suite_dict(source_name)["expectations"]:
+        for argument, value in expectation["kwargs"].items():
+            if argument.startswith("column"):
+                names.extend(value if isinstance(value, list) else [value])
+    return list(dict.fromkeys(names))
+
+
+def suite_input(frames: list[pd.DataFrame], source: Source) -> pd.DataFrame:
+    """The frames' rows one after the other (positions 0..n-1), with the columns the suite reads only."""
+    columns = suite_columns(source.name)
+    present = [frame[columns] for frame in frames if not frame.empty]
     if not present:
-        return failing_by_file
-    combined = pd.concat([frames[p] for p in present], ignore_index=True, copy=False)
+        return pd.DataFrame(columns=columns)
+    return pd.concat(present, ignore_index=True)
+
+
+def failing_positions(source_name: str, rows: pd.DataFrame) -> list[tuple[dict, np.ndarray]]:
+    """Run the suite on ``rows`` (see suite_input); (meta and severity, sorted failing positions)
+    of every expectation that some row failed."""
+    if rows.empty:
+        return []
+    return [
+        (meta, np.sort(np.asarray(failing, dtype=np.int64)))
+        for meta, failing in run_suite(source_name, rows)
+        if failing
+    ]
+
+
+def split_failures(frames: list[pd.DataFrame], failing: list[tuple[dict, np.ndarray]]) -> list[FileFailures]:
+    """Per frame, (meta, failing index labels) of each failed expectation, from positions in suite_input."""
+    present = [position for position, frame in enumerate(frames) if not frame.empty]
+    by_file: list[FileFailures] = [[] for _ in frames]
     owner = np.repeat(np.arange(len(present)), [len(frames[p]) for p in present])
-    start = np.concatenate([[0], np.cumsum([len(frames[p]) for p in present])])
-    for meta, failing in run_suite(source.name, combined):
-        if not failing:
-            continue
-        failing = np.sort(np.asarray(failing, dtype=np.int64))
-        for slot in np.unique(owner[failing]):
-            mine = failing[owner[failing] == slot] - start[slot]
+    start = np.concatenate([[0], np.cumsum([len(frames[p]) for p in present])]).astype(np.int64)
+    for meta, positions in failing:
+        for slot in np.unique(owner[positions]):
+            mine = positions[owner[positions] == slot] - start[slot]
             position = present[slot]
-            failing_by_file[position].append((meta, frames[position].index[mine]))
-    return failing_by_file
+            by_file[position].append((meta, frames[position].index[mine]))
+    return by_file
+
+
+def _suite_failures(frames: list[pd.DataFrame], source: Source) -> list[FileFailures]:
+    """One run of the suite over all the frames, in this process; per frame, its failures (split_failures)."""
+    return split_failures(frames, failing_positions(source.name, suite_input(frames, source)))
 
 
 def _row_rules(
-    frame: pd.DataFrame, failing_expectations: list[tuple[dict, pd.Index]]
+    frame: pd.DataFrame, failing_expectations: FileFailures
 ) -> tuple[dict[object, list[str]], pd.DataFrame, dict[str, set]]:
     """(reasons of refused rows, rows that passed with warning columns emptied, warned labels by reason)."""
     reasons: dict[object, list[str]] = {}

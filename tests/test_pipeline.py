@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import os
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from etl.config import Settings
 from etl.pipeline import run
 from etl.publish import REPORTING_VIEWS, view_rows
 from etl.sample import build_plan
+from etl.validate import SuiteError
+from etl.validate_worker import PendingValidation, SuiteWorker
 from etl.warehouse import create_warehouse_engine
 
 TRUTH_KEYS = {"rpt_province_summary", "rpt_quarantine_summary", "rpt_loan_cap_breaches", "rpt_monthly_loans"}
@@ -127,14 +130,32 @@ def query(url: str, sql: str) -> list[dict]:
         engine.dispose()
 
 
-@pytest.mark.parametrize("batch_rows", [200_000, 7], ids=["whole-files", "files-read-in-chunks-of-3"])
-def test_two_batches_and_a_rerun_give_exactly_the_true_answers(settings, batch_rows):
+@pytest.mark.parametrize(
+    ("batch_rows", "in_worker"),
+    [(200_000, False), (7, False), (400, True)],
+    ids=["whole-files", "files-read-in-chunks-of-3", "validated-in-a-worker-200-rows-a-batch"],
+)
+def test_two_batches_and_a_rerun_give_exactly_the_true_answers(settings, batch_rows, in_worker, monkeypatch):
     """Also with every file of more than 7 rows read, validated and loaded 3 rows at a time (as a file too
-    big to hold is): the duplicate-key rule still judges whole files, and every figure is the same."""
-    settings = dataclasses.replace(settings, batch_rows=batch_rows)
+    big to hold is): the duplicate-key rule still judges whole files, and every figure is the same. And with
+    the suites run by a worker process on batches of about 200 rows, each validated while the one before
+    it loads."""
+    settings = dataclasses.replace(settings, batch_rows=batch_rows, validate_in_worker=in_worker)
     plan = build_plan()
     written = plan.write_batch(settings.ingest_root, 1)
+    sent_to_worker = []
+    submit = SuiteWorker.submit
+
+    def counted(worker, frames, source):
+        sent_to_worker.append(sum(len(frame) for frame in frames))
+        return submit(worker, frames, source)
+
+    monkeypatch.setattr(SuiteWorker, "submit", counted)
     report = run(settings)
+    if in_worker:
+        assert len(sent_to_worker) > 10 and max(sent_to_worker) < 400, sent_to_worker
+    else:
+        assert sent_to_worker == []
     if batch_rows < 10:
         assert sum("chunks of at most 3 rows" in outcome.detail for outcome in report.outcomes) > 20
     truth = plan.truth(after_batch=1)
@@ -181,6 +202,35 @@ def test_two_batches_and_a_rerun_give_exactly_the_true_answers(settings, batch_r
     report = run(settings)
     assert [o.status for o in report.outcomes] == ["duplicate_file"]
     assert warehouse_views(settings.warehouse) == before
+
+
+def test_a_failed_validation_in_the_worker_stops_the_run_and_loses_no_file(settings, monkeypatch):
+    """A later batch's validation fails while the one before it loads: what was loaded stays loaded and
+    archived, the rest stays in the ingest folder, and the next run takes it."""
+    settings = dataclasses.replace(settings, batch_rows=400, validate_in_worker=True)
+    plan = build_plan()
+    written = plan.write_batch(settings.ingest_root, 1)
+    submit, sent = SuiteWorker.submit, []
+
+    def third_fails(worker, frames, source):
+        sent.append(source.name)
+        if len(sent) == 6:
+            broken = Future()
+            broken.set_exception(SuiteError("the suite worker stopped"))
+            return PendingValidation(frames, source, broken)
+        return submit(worker, frames, source)
+
+    monkeypatch.setattr(SuiteWorker, "submit", third_fails)
+    with pytest.raises(SuiteError, match="the suite worker stopped"):
+        run(settings)
+    archived, left = files_left(settings.archive_root), files_left(settings.ingest_root)
+    assert archived and left and len(archived) + len(left) == len(written)
+
+    monkeypatch.undo()
+    report = run(dataclasses.replace(settings, claim_timeout=5))
+    assert not report.failures and report.held_elsewhere == []
+    assert files_left(settings.ingest_root) == []
+    assert_matches_truth(settings, plan.truth(after_batch=1))
 
 
 def test_rejected_rows_are_kept_as_sent_with_line_numbers(settings):
