@@ -27,7 +27,9 @@ everyone (etl/resolve.py: ``rules_fingerprint``).
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 
 import duckdb
 import pandas as pd
@@ -44,6 +46,8 @@ OTHER_PASS = 1_000_000_000  # the pass number of a row that was not recomputed: 
 # The key table is analysed again when more than this share of its rows was replaced (PostgreSQL's
 # autovacuum analyses it beyond 10% too); a daily increment's few rows leave its statistics as they were.
 ANALYSE_SHARE = 0.1
+# Where an increment's persons are scored (DuckDB, which releases the GIL) while this thread queries the warehouse.
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-persons")
 ID_BLOCKS = {key: sql for key, sql in prepare.REFUSED_BLOCKS.items() if key not in prepare.PERSON_BLOCKS}
 IDENTITY_COLUMNS = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, *ID_BLOCKS]
 REFUSED_COLUMNS = ["file_id", "line_number", "source", *prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS]
@@ -354,6 +358,53 @@ def _refused_neighbourhood(connection: Connection) -> tuple[pd.DataFrame, str]:
     return refused, persons
 
 
+def _score_passes(
+    con: duckdb.DuckDBPyConnection,
+    settings: dict,
+    frequencies: dict[str, pd.DataFrame],
+    passes: int,
+    threshold: float,
+) -> tuple[list[pd.DataFrame], int]:
+    """Score the pairs of table ``persons``, pass after pass: (pairs at or above the threshold, pairs scored)."""
+    scored_pairs, comparisons = [], 0
+    for current in range(passes):
+        linker = models.linker(con, models.in_pass(settings, current), "persons")
+        models.use_frequencies(linker, frequencies)
+        scored, count = models.predict(linker, con, threshold)
+        scored_pairs.append(scored)
+        comparisons += count
+    return scored_pairs, comparisons
+
+
+def _score_refused(
+    connection: Connection,
+    model: dict,
+    total: int,
+    frequencies: dict[str, pd.DataFrame],
+    threshold: float,
+    threads: int | None,
+    chunk_rows: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """(links at or above the threshold, the refused rows linked again, links scored)."""
+    refused, persons = _refused_neighbourhood(connection)
+    links, comparisons = pd.DataFrame(), 0
+    if not len(refused):
+        return links, refused, comparisons
+    settings = models.with_prior(model["refused_model"], models.refused_prior(model, total))
+    con = models.connection(threads)
+    try:
+        columns = [*prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS, "relink"]
+        if to_duckdb(connection, con, "persons", persons, columns, chunk_rows):
+            prepare.load_blocked(con, "refused", refused, columns)
+            settings = models.restricted(settings, "l.relink = 1 OR r.relink = 1")
+            linker = models.linker(con, settings, "refused", "persons")
+            models.use_frequencies(linker, frequencies)
+            links, comparisons = models.predict(linker, con, threshold)
+    finally:
+        con.close()
+    return links, refused, comparisons
+
+
 def score_changes(
     connection: Connection, *, model: dict, threshold: float, ids_per_pass: int, threads: int | None = None
 ) -> Scored:
@@ -378,33 +429,29 @@ def score_changes(
         )
     person_tf, joint_tf = _frequencies(connection)
     scored_pairs, comparisons = [], 0
-    if total >= 2 and changed_ids:
-        settings = models.with_prior(model["persons_model"], models.person_prior(model, total))
-        con = models.connection(threads)
-        try:
-            if _load_persons(connection, con, broad=changed_ids > BROAD_SHARE * total, chunk_rows=ids_per_pass) >= 2:
-                for current in range(passes):
-                    linker = models.linker(con, models.in_pass(settings, current), "persons")
-                    models.use_frequencies(linker, person_tf)
-                    scored, count = models.predict(linker, con, threshold)
-                    scored_pairs.append(scored)
-                    comparisons += count
-        finally:
+    broad = changed_ids > BROAD_SHARE * total
+    person_scoring: Future | None = None
+    con = models.connection(threads) if total >= 2 and changed_ids else None
+    try:
+        if con is not None and _load_persons(connection, con, broad=broad, chunk_rows=ids_per_pass) >= 2:
+            settings = models.with_prior(model["persons_model"], models.person_prior(model, total))
+            passes_scored = partial(_score_passes, con, settings, person_tf, passes, threshold)
+            if broad:  # DuckDB has the memory to itself: closed before the refused rows' opens
+                scored_pairs, comparisons = passes_scored()
+            else:  # Splink works in DuckDB while the warehouse finds the refused rows' neighbourhood
+                person_scoring = _BACKGROUND.submit(passes_scored)
+        if person_scoring is None and con is not None:
             con.close()
-    refused, persons = _refused_neighbourhood(connection)
-    links, refused_comparisons = pd.DataFrame(), 0
-    if len(refused):
-        settings = models.with_prior(model["refused_model"], models.refused_prior(model, total))
-        con = models.connection(threads)
-        try:
-            columns = [*prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS, "relink"]
-            if to_duckdb(connection, con, "persons", persons, columns, ids_per_pass):
-                prepare.load_blocked(con, "refused", refused, columns)
-                settings = models.restricted(settings, "l.relink = 1 OR r.relink = 1")
-                linker = models.linker(con, settings, "refused", "persons")
-                models.use_frequencies(linker, joint_tf)
-                links, refused_comparisons = models.predict(linker, con, threshold)
-        finally:
+            con = None
+        links, refused, refused_comparisons = _score_refused(
+            connection, model, total, joint_tf, threshold, threads, ids_per_pass
+        )
+        if person_scoring is not None:
+            scored_pairs, comparisons = person_scoring.result()
+    finally:
+        if person_scoring is not None:
+            wait([person_scoring])  # the connection is closed only once nothing runs on it
+        if con is not None:
             con.close()
     nonempty = [frame for frame in scored_pairs if len(frame)]
     return Scored(

@@ -22,6 +22,7 @@ name and a version; :func:`load_model` refuses any other.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import os
@@ -199,14 +200,18 @@ def refused_settings() -> SettingsCreator:
 # --------------------------------------------------------------------------- running Splink
 
 
+_CONNECTIONS = itertools.count()
+
+
 def connection(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection (``threads``: at most that many) that spills to a temporary
     directory beyond :data:`MEMORY_LIMIT` instead of growing (by default DuckDB takes up to 80% of
     the machine's memory)."""
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-    # A directory of this process's own: two processes spilling into one would share file names.
-    con.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / f"mashaghel-duckdb-{os.getpid()}")])
+    # A directory of this connection's own: two spilling into one would share file names.
+    spill = Path(tempfile.gettempdir()) / f"mashaghel-duckdb-{os.getpid()}-{next(_CONNECTIONS)}"
+    con.execute("SET temp_directory = ?", [str(spill)])
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
