@@ -8,9 +8,11 @@ files loaded out of order still end with the latest version.
 
 from __future__ import annotations
 
-import io
 import json
+import tempfile
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -33,6 +35,7 @@ def _dates(*names: str) -> tuple[str, ...]:
     return tuple(part for name in names for part in (name, f"{name}_jalali_year", f"{name}_jalali_month"))
 
 
+COPY_BLOCK = 1 << 20  # bytes of CSV sent to COPY at a time
 LINEAGE = ("extra", "file_id", "file_seq", "line_number")
 TABLES: dict[str, TableSpec] = {
     "applicants": TableSpec(
@@ -149,12 +152,30 @@ def _tuples(frame: pd.DataFrame) -> list[tuple]:
 
 
 def _copy_frame(connection: Connection, table: str, frame: pd.DataFrame) -> None:
-    """COPY a frame into a table on PostgreSQL (CSV; a missing value is NULL, an empty text stays empty)."""
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False, na_rep="\\N")
+    """COPY a frame into a table on PostgreSQL (CSV; a missing value is NULL, an empty text stays empty).
+
+    DuckDB writes the CSV, about twice as fast as pandas, and quotes a text that reads ``\\N`` so
+    that it stays that text rather than becoming NULL.
+    """
     cursor = connection.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
-        copy.write(buffer.getvalue())
+    with tempfile.TemporaryDirectory(prefix="mashaghel-copy-") as folder:
+        path = Path(folder) / "rows.csv"
+        with _csv_writer().cursor() as duck:
+            duck.from_df(frame).write_csv(str(path), header=False, na_rep="\\N")
+        with (
+            path.open("rb") as written,
+            cursor.copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy,
+        ):
+            while block := written.read(COPY_BLOCK):
+                copy.write(block)
+
+
+@cache
+def _csv_writer():
+    """An in-memory DuckDB connection that turns frames into CSV (a cursor of it per use: thread-safe)."""
+    import duckdb
+
+    return duckdb.connect()
 
 
 def insert_frame(connection: Connection, table: str, frame: pd.DataFrame) -> None:
