@@ -6,6 +6,7 @@ import pytest
 
 from etl.matching.incremental import _indexes_built_after
 from etl.warehouse import create_warehouse_engine, migrate
+from tests.conftest import create_postgres_database, drop_postgres_database, require_postgres
 
 INDEXES = (
     "SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisprimary FROM pg_index i"
@@ -14,12 +15,13 @@ INDEXES = (
 
 
 @pytest.mark.postgres
-def test_indexes_and_primary_key_are_built_again(warehouse_url):
-    if not warehouse_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only: SQLite keeps its indexes")
-    engine = create_warehouse_engine(warehouse_url)
-    migrate(engine)
+def test_indexes_and_primary_key_are_built_again():
+    """PostgreSQL only: on SQLite the indexes are kept and maintained."""
+    require_postgres()
+    url = create_postgres_database()
+    engine = create_warehouse_engine(url)
     try:
+        migrate(engine)
         with engine.begin() as connection:
             before = connection.exec_driver_sql(INDEXES).all()
             with _indexes_built_after(connection, "match_identity"):
@@ -32,3 +34,4 @@ def test_indexes_and_primary_key_are_built_again(warehouse_url):
         assert any(primary for _name, _definition, primary in after)
     finally:
         engine.dispose()
+        drop_postgres_database(url)
