@@ -9,6 +9,7 @@ new data, not with the warehouse.
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from etl.claims import lock_table
 from etl.faults import fault_point
 from etl.pseudonym import fill_missing
-from etl.warehouse import SQL_DIR
+from etl.warehouse import SQL_DIR, indexes_built_after, rewrites_most
 
 PERSON_SQL = SQL_DIR / "resolve" / "person.sql"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -65,19 +66,26 @@ def resolve_people(engine: Engine, pseudonym_key: bytes, everyone: bool = False)
             )
         recomputed = _resolving(connection)
         if recomputed:
-            connection.exec_driver_sql(
-                "DELETE FROM person WHERE national_id IN (SELECT national_id FROM person_resolving)"
-            )
-            fault_point("during_resolve")
-            connection.exec_driver_sql(statement)
+            # Most persons recomputed (a national first run, new rules): their indexes are built afterwards.
+            most = rewrites_most(recomputed, _persons(connection))
+            with indexes_built_after(connection, "person") if most else nullcontext():
+                connection.exec_driver_sql(
+                    "DELETE FROM person WHERE national_id IN (SELECT national_id FROM person_resolving)"
+                )
+                fault_point("during_resolve")
+                connection.exec_driver_sql(statement)
             connection.exec_driver_sql(
                 "INSERT INTO match_pending (national_id) SELECT national_id FROM person_resolving"
             )
             connection.exec_driver_sql("DELETE FROM person_pending")
         if connection.dialect.name != "postgresql":
             connection.exec_driver_sql("DROP TABLE temp.person_resolving")
-        persons = int(connection.execute(sa.text("SELECT COUNT(*) FROM person")).scalar_one())
+        persons = _persons(connection)
     return Resolved(persons=persons, recomputed=recomputed)
+
+
+def _persons(connection: Connection) -> int:
+    return int(connection.execute(sa.text("SELECT COUNT(*) FROM person")).scalar_one())
 
 
 def _resolving(connection: Connection) -> int:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from etl.access import PERSONAL_SCHEMA, SEARCH_PATH, apply_access_rules
 
@@ -137,3 +139,44 @@ def seed_reference(connection: sa.Connection) -> None:
 def province_rows() -> list[dict[str, str]]:
     """The 31 provinces of sql/reference/provinces.csv."""
     return _read_csv("provinces.csv")
+
+
+# A statement that writes at least this many rows, and at least this share of the table's rows,
+# writes into the bare table and builds its indexes afterwards (indexes_built_after).
+REBUILD_ROWS = 100_000
+REBUILD_SHARE = 0.5
+
+
+def rewrites_most(rows: int, table_rows: int) -> bool:
+    """Whether writing ``rows`` into a table of ``table_rows`` is worth building its indexes afresh."""
+    return rows >= REBUILD_ROWS and rows >= REBUILD_SHARE * table_rows
+
+
+@contextmanager
+def indexes_built_after(connection: Connection, table: str) -> Iterator[None]:
+    """On PostgreSQL, drop ``table``'s indexes and primary key for the block and build them again after it:
+    most of a table is written faster into a bare table and then sorted once per index. Until the
+    transaction ends the table is held exclusively (readers wait rather than see the old rows)."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    found = connection.execute(
+        sa.text(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid), k.conname, pg_get_constraintdef(k.oid)"
+            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid"
+            " WHERE i.indrelid = CAST(:table AS regclass) ORDER BY k.conname NULLS LAST, c.relname"
+        ),
+        {"table": table},
+    ).all()
+    for index, _definition, constraint, _constraint_definition in found:
+        if constraint:
+            connection.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{constraint}"')
+        else:
+            connection.exec_driver_sql(f'DROP INDEX "{index}"')
+    yield
+    for _index, definition, constraint, constraint_definition in found:
+        if constraint:
+            connection.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{constraint}" {constraint_definition}')
+        else:
+            connection.exec_driver_sql(definition)

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from etl import warehouse
 from etl.match import find_suspected_duplicates
 from etl.matching import incremental
 from etl.sample_people import generate_people
@@ -110,7 +111,7 @@ def test_an_incremental_match_scores_what_a_full_match_scores(warehouse_url, mon
         migrate(engine)
         # Everyone new, in several passes: exactly the full match of the same rows. (The key table's
         # indexes are dropped and built again after it is written, as for a national first run.)
-        monkeypatch.setattr(incremental, "REBUILD_ROWS", 1)
+        monkeypatch.setattr(warehouse, "REBUILD_ROWS", 1)
         _pending(engine, first)
         figures = match_suspects(engine, ids_per_pass=400)
         assert figures["published"] and figures["passes"] == -(-len(first) // 400)

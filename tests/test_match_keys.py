@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from etl.matching.incremental import _indexes_built_after
-from etl.warehouse import create_warehouse_engine, migrate
+from etl.warehouse import create_warehouse_engine, indexes_built_after, migrate
 from tests.conftest import create_postgres_database, drop_postgres_database, require_postgres
 
 INDEXES = (
@@ -24,7 +23,7 @@ def test_indexes_and_primary_key_are_built_again():
         migrate(engine)
         with engine.begin() as connection:
             before = connection.exec_driver_sql(INDEXES).all()
-            with _indexes_built_after(connection, "match_identity"):
+            with indexes_built_after(connection, "match_identity"):
                 assert connection.exec_driver_sql(INDEXES).all() == []
                 connection.exec_driver_sql(
                     "INSERT INTO match_identity (unique_id, national_id) VALUES ('r-1', '0013542419')"

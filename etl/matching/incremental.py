@@ -27,21 +27,20 @@ everyone (etl/resolve.py: ``rules_fingerprint``).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 
 import duckdb
 import pandas as pd
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl.load import insert_frame
 from etl.matching import model as models
 from etl.matching import prepare
 from etl.matching.inputs import copy_csv, identity_chunks, query_chunks, query_frame, refused_rows
+from etl.warehouse import indexes_built_after, rewrites_most
 
 WORK_MEM = "256MB"  # PostgreSQL's memory per sort or hash in the matching transaction (default 4MB)
 BROAD_SHARE = 0.25  # beyond this share of identity rows recomputed, blocks are counted in DuckDB
@@ -49,9 +48,6 @@ OTHER_PASS = 1_000_000_000  # the pass number of a row that was not recomputed: 
 # The key table is analysed again when more than this share of its rows was replaced (PostgreSQL's
 # autovacuum analyses it beyond 10% too); a daily increment's few rows leave its statistics as they were.
 ANALYSE_SHARE = 0.1
-# At least this many recomputed IDs, and this share of the key table's rows: its indexes are rebuilt.
-REBUILD_ROWS = 100_000
-REBUILD_SHARE = 0.5
 # Where an increment's persons are scored (DuckDB, which releases the GIL) while this thread queries the warehouse.
 _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-persons")
 ID_BLOCKS = {key: sql for key, sql in prepare.REFUSED_BLOCKS.items() if key not in prepare.PERSON_BLOCKS}
@@ -112,35 +108,6 @@ def number_changed(connection: Connection, ids_per_pass: int) -> int:
     return _count(connection, "SELECT COALESCE(MAX(match_pass) + 1, 0) FROM match_changed")
 
 
-@contextmanager
-def _indexes_built_after(connection: Connection, table: str) -> Iterator[None]:
-    """On PostgreSQL, drop ``table``'s indexes and primary key for the block and build them again after it:
-    most of a table is written faster into a bare table and then sorted once per index."""
-    if connection.dialect.name != "postgresql":
-        yield
-        return
-    found = connection.execute(
-        sa.text(
-            "SELECT c.relname, pg_get_indexdef(i.indexrelid), k.conname, pg_get_constraintdef(k.oid)"
-            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid"
-            " WHERE i.indrelid = CAST(:table AS regclass) ORDER BY k.conname NULLS LAST, c.relname"
-        ),
-        {"table": table},
-    ).all()
-    for index, _definition, constraint, _constraint_definition in found:
-        if constraint:
-            connection.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{constraint}"')
-        else:
-            connection.exec_driver_sql(f'DROP INDEX "{index}"')
-    yield
-    for _index, definition, constraint, constraint_definition in found:
-        if constraint:
-            connection.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{constraint}" {constraint_definition}')
-        else:
-            connection.exec_driver_sql(definition)
-
-
 def refresh_keys(connection: Connection, chunk_rows: int) -> int:
     """Replace the keys of the recomputed IDs' identity rows (read ``chunk_rows`` at a time), copy
     their blocking keys into ``match_changed_rows`` and key the new refused rows (listed in
@@ -150,11 +117,9 @@ def refresh_keys(connection: Connection, chunk_rows: int) -> int:
     built again after the rows are written rather than maintained row by row."""
     chosen = "national_id IN (SELECT national_id FROM match_changed)"
     changed = _count(connection, "SELECT COUNT(*) FROM match_changed")
-    most = changed >= REBUILD_ROWS and changed >= REBUILD_SHARE * _count(
-        connection, "SELECT COUNT(*) FROM match_identity"
-    )
+    most = rewrites_most(changed, _count(connection, "SELECT COUNT(*) FROM match_identity"))
     replaced = 0
-    with _indexes_built_after(connection, "match_identity") if most else nullcontext():
+    with indexes_built_after(connection, "match_identity") if most else nullcontext():
         connection.exec_driver_sql(f"DELETE FROM match_identity WHERE {chosen}")
         for identity in identity_chunks(connection, only=chosen, rows=chunk_rows):
             keys = prepare.with_blocking_keys(prepare.persons_keys(identity), {**prepare.PERSON_BLOCKS, **ID_BLOCKS})
