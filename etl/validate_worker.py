@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 
 def _die_with_parent(parent: int) -> None:
     """In the worker, first: exit when the run's process is gone (killed, say), rather than live on
-    holding its output pipes. Linux kills the worker at once; elsewhere a thread looks every second."""
+    holding its output pipes. Linux kills the worker at once; a thread also looks every second (the
+    only guard elsewhere)."""
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:

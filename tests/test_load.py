@@ -23,19 +23,28 @@ TRICKY = pd.DataFrame(
 )
 
 
-def test_every_value_arrives_as_sent(warehouse_url):
-    engine = create_warehouse_engine(warehouse_url)
+def _round_trip(url: str, frame: pd.DataFrame) -> list[tuple]:
+    """The frame's rows inserted with insert_frame and read back, in order of column n."""
+    engine = create_warehouse_engine(url)
     try:
         with engine.begin() as connection:
             connection.exec_driver_sql(
                 "CREATE TABLE load_probe (t TEXT, i BIGINT, f DOUBLE PRECISION, b BOOLEAN, o TEXT, n INTEGER)"
             )
-            insert_frame(connection, "load_probe", TRICKY)
-            rows = connection.execute(sa.text("SELECT t, i, f, b, o FROM load_probe ORDER BY n")).all()
+            insert_frame(connection, "load_probe", frame)
+            read = connection.execute(sa.text("SELECT t, i, f, b, o FROM load_probe ORDER BY n"))
+            return [tuple(row) for row in read]
     finally:
         engine.dispose()
-    expected = TRICKY.drop(columns="n").astype(object).where(TRICKY.notna(), None)
-    assert [tuple(row) for row in rows] == list(expected.itertuples(index=False, name=None))
+
+
+def _as_sent(frame: pd.DataFrame) -> list[tuple]:
+    return list(frame.drop(columns="n").astype(object).where(frame.notna(), None).itertuples(index=False, name=None))
+
+
+def test_every_value_arrives_as_sent(warehouse_url):
+    rows = _round_trip(warehouse_url, TRICKY)
+    assert rows == _as_sent(TRICKY)
     assert rows[3][0] == "\\N" and rows[7][0] is None and rows[4][0] == ""  # a text \N is not NULL, nor is ""
 
 
@@ -43,16 +52,5 @@ def test_many_rows_arrive_as_sent_too(warehouse_url):
     """Beyond FEW_ROWS the rows go another way (a CSV file) on PostgreSQL."""
     many = pd.concat([TRICKY] * (FEW_ROWS // len(TRICKY) + 1), ignore_index=True)
     many["n"] = range(len(many))
-    engine = create_warehouse_engine(warehouse_url)
-    try:
-        with engine.begin() as connection:
-            connection.exec_driver_sql(
-                "CREATE TABLE load_probe (t TEXT, i BIGINT, f DOUBLE PRECISION, b BOOLEAN, o TEXT, n INTEGER)"
-            )
-            insert_frame(connection, "load_probe", many)
-            rows = connection.execute(sa.text("SELECT t, i, f, b, o FROM load_probe ORDER BY n")).all()
-    finally:
-        engine.dispose()
-    expected = many.drop(columns="n").astype(object).where(many.notna(), None)
     assert len(many) > FEW_ROWS
-    assert [tuple(row) for row in rows] == list(expected.itertuples(index=False, name=None))
+    assert _round_trip(warehouse_url, many) == _as_sent(many)
