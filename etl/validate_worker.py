@@ -34,7 +34,6 @@ import pandas as pd
 from etl.contract import Source
 from etl.timing import add_seconds, note_worker_peak, peak_rss_mb, stage
 from etl.validate import (
-    Duplicates,
     ValidationOutcome,
     failing_positions,
     split_failures,
@@ -85,13 +84,13 @@ class PendingValidation:
     def __init__(self, frames: list[pd.DataFrame], source: Source, future: Future) -> None:
         self.frames, self.source, self._future = frames, source, future
 
-    def outcomes(self, duplicates: Duplicates | None = None) -> list[ValidationOutcome]:
+    def outcomes(self) -> list[ValidationOutcome]:
         """One outcome per frame, as ``validate_many`` would give (raises what the suite raised)."""
         with stage("validate"):
             failing, seconds, peak = self._future.result()
             add_seconds("validate_in_worker", seconds)
             note_worker_peak(peak)
-            return validate_many(self.frames, self.source, duplicates, failures=split_failures(self.frames, failing))
+            return validate_many(self.frames, self.source, failures=split_failures(self.frames, failing))
 
 
 class SuiteWorker:

@@ -108,24 +108,23 @@ def number_changed(connection: Connection, ids_per_pass: int) -> int:
     return _count(connection, "SELECT COALESCE(MAX(match_pass) + 1, 0) FROM match_changed")
 
 
-def refresh_keys(connection: Connection, chunk_rows: int) -> int:
-    """Replace the keys of the recomputed IDs' identity rows (read ``chunk_rows`` at a time), copy
-    their blocking keys into ``match_changed_rows`` and key the new refused rows (listed in
+def refresh_keys(connection: Connection, chunk_rows: int, changed_ids: int) -> int:
+    """Replace the keys of the ``changed_ids`` recomputed IDs' identity rows (read ``chunk_rows`` at a
+    time), copy their blocking keys into ``match_changed_rows`` and key the new refused rows (listed in
     ``match_refused_new``); returns the number of identity rows.
 
     When most of the key table is replaced (a national first run, a change of rules), its indexes are
     built again after the rows are written rather than maintained row by row."""
     chosen = "national_id IN (SELECT national_id FROM match_changed)"
-    changed = _count(connection, "SELECT COUNT(*) FROM match_changed")
-    most = rewrites_most(changed, _count(connection, "SELECT COUNT(*) FROM match_identity"))
+    before = _count(connection, "SELECT COUNT(*) FROM match_identity")
     replaced = 0
-    with indexes_built_after(connection, "match_identity") if most else nullcontext():
-        connection.exec_driver_sql(f"DELETE FROM match_identity WHERE {chosen}")
+    with indexes_built_after(connection, "match_identity") if rewrites_most(changed_ids, before) else nullcontext():
+        deleted = connection.exec_driver_sql(f"DELETE FROM match_identity WHERE {chosen}").rowcount
         for identity in identity_chunks(connection, only=chosen, rows=chunk_rows):
             keys = prepare.with_blocking_keys(prepare.persons_keys(identity), {**prepare.PERSON_BLOCKS, **ID_BLOCKS})
             insert_frame(connection, "match_identity", keys[IDENTITY_COLUMNS])
             replaced += len(keys)
-    total = _count(connection, "SELECT COUNT(*) FROM match_identity")
+    total = before - deleted + replaced
     if replaced > ANALYSE_SHARE * total:
         _analyse(connection, "match_identity")
     # The recomputed rows' blocking keys, read by every neighbourhood query that follows.
@@ -424,8 +423,8 @@ def score_changes(
     if connection.dialect.name == "postgresql":  # sorts and hashes of a national recompute stay in memory
         connection.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
     passes = number_changed(connection, ids_per_pass)
-    total = refresh_keys(connection, ids_per_pass)
     changed_ids = _count(connection, "SELECT COUNT(*) FROM match_changed")
+    total = refresh_keys(connection, ids_per_pass, changed_ids)
     if not changed_ids and not _count(connection, "SELECT COUNT(*) FROM match_refused_new"):
         return Scored(
             pairs=pd.DataFrame(),
