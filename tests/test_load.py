@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 
-from etl.load import FEW_ROWS, insert_frame
+from etl.load import FEW_ROWS, _tuples, insert_frame
 from etl.warehouse import create_warehouse_engine
 
 TRICKY = pd.DataFrame(
@@ -54,3 +54,13 @@ def test_many_rows_arrive_as_sent_too(warehouse_url):
     many["n"] = range(len(many))
     assert len(many) > FEW_ROWS
     assert _round_trip(warehouse_url, many) == _as_sent(many)
+
+
+def test_rows_become_plain_python_values():
+    """What COPY and executemany are given: Python values of the same types as pandas' own conversion,
+    None (not NaN or pd.NA) where a value is missing."""
+    rows = _tuples(TRICKY)
+    reference = list(TRICKY.astype(object).where(TRICKY.notna(), None).itertuples(index=False, name=None))
+    assert rows == reference
+    assert [tuple(map(type, row)) for row in rows] == [tuple(map(type, row)) for row in reference]
+    assert rows[1][1] is None and rows[1][2] is None and rows[2][3] is None and type(rows[0][5]) is int
