@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from etl.claims import lock_table
 from etl.faults import fault_point
 from etl.pseudonym import fill_missing
-from etl.warehouse import SQL_DIR, indexes_built_after, rewrites_most
+from etl.warehouse import SQL_DIR, empty_queue, indexes_built_after, rewrites_most
 
 PERSON_SQL = SQL_DIR / "resolve" / "person.sql"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -67,7 +67,7 @@ def resolve_people(engine: Engine, pseudonym_key: bytes, everyone: bool = False)
         recomputed = _resolving(connection)
         if recomputed:
             # Most persons recomputed (a national first run, new rules): their indexes are built afterwards.
-            most = rewrites_most(recomputed, _persons(connection))
+            most = rewrites_most(recomputed, lambda: _persons(connection))
             with indexes_built_after(connection, "person") if most else nullcontext():
                 connection.exec_driver_sql(
                     "DELETE FROM person WHERE national_id IN (SELECT national_id FROM person_resolving)"
@@ -77,7 +77,7 @@ def resolve_people(engine: Engine, pseudonym_key: bytes, everyone: bool = False)
             connection.exec_driver_sql(
                 "INSERT INTO match_pending (national_id) SELECT national_id FROM person_resolving"
             )
-            connection.exec_driver_sql("DELETE FROM person_pending")
+            empty_queue(connection, "person_pending")
         if connection.dialect.name != "postgresql":
             connection.exec_driver_sql("DROP TABLE temp.person_resolving")
         persons = _persons(connection)
