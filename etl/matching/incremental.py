@@ -27,10 +27,12 @@ everyone (etl/resolve.py: ``rules_fingerprint``).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -52,6 +54,7 @@ ANALYSE_SHARE = 0.1
 _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-persons")
 ID_BLOCKS = {key: sql for key, sql in prepare.REFUSED_BLOCKS.items() if key not in prepare.PERSON_BLOCKS}
 IDENTITY_COLUMNS = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, *ID_BLOCKS]
+NEAR_COLUMNS = [*prepare.KEY_COLUMNS, "match_pass"]  # the near rows (``_near_sql``): keys, blocks derived
 REFUSED_COLUMNS = ["file_id", "line_number", "source", *prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS]
 NAME_COLUMNS = ("first_key", "last_key")  # the comparisons with term-frequency adjustments
 # Cap of each refused-row block on the persons' side: the persons model's where it shares the key.
@@ -167,33 +170,52 @@ def to_duckdb(
     columns: list[str],
     chunk_rows: int = 150_000,
 ) -> int:
-    """Copy the query's rows into DuckDB table ``name`` (text, markers as integers); returns the rows.
-
-    On PostgreSQL the rows go through COPY and a temporary CSV file that DuckDB reads itself, so
-    they are never Python objects. On SQLite they go ``chunk_rows`` at a time.
-    """
-    select = ", ".join(
-        f"CAST({c} AS {'BIGINT' if c in prepare.INTEGER_COLUMNS else 'VARCHAR'}) AS {c}" for c in columns
-    )
-    if connection.dialect.name != "postgresql":
-        staged = f"{name}_staged"
-        prepare.load_blocked(con, staged, pd.DataFrame(columns=columns), columns)
-        for chunk in query_chunks(connection, sql, chunk_rows):
-            con.register(f"{staged}_rows", chunk.astype(object).where(chunk.notna(), None))
-            con.execute(f"INSERT INTO {staged} SELECT {select} FROM {staged}_rows")
-            con.unregister(f"{staged}_rows")
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {staged} ORDER BY unique_id")
-        con.execute(f"DROP TABLE {staged}")
-        return _rows(con, name)
-    with tempfile.NamedTemporaryFile(suffix=".csv") as buffer:
-        copy_csv(connection, sql, buffer)
-        buffer.flush()
-        con.execute(
-            f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM read_csv(?, header = true, all_varchar = true,"
-            " nullstr = '\\N', quote = '\"', escape = '\"') ORDER BY unique_id",
-            [buffer.name],
-        )
+    """Copy the query's rows into DuckDB table ``name`` (text, markers as integers); returns the rows."""
+    with staged_rows(connection, sql, columns, chunk_rows) as source:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {_typed(columns)} FROM {source} ORDER BY unique_id")
     return _rows(con, name)
+
+
+def _typed(columns: list[str]) -> str:
+    return ", ".join(f"CAST({c} AS {'BIGINT' if c in prepare.INTEGER_COLUMNS else 'VARCHAR'}) AS {c}" for c in columns)
+
+
+@contextmanager
+def staged_rows(connection: Connection, sql: str, columns: list[str], chunk_rows: int = 150_000) -> Iterator[str]:
+    """The query's rows in a temporary file, as a DuckDB table expression that any DuckDB connection
+    can read (all text; read it once per connection that needs the rows, the warehouse only once).
+
+    On PostgreSQL the rows go through COPY into a CSV file, so they are never Python objects. On SQLite
+    they go ``chunk_rows`` at a time into a Parquet file.
+    """
+    with tempfile.TemporaryDirectory(prefix="mashaghel-near-") as folder:
+        if connection.dialect.name == "postgresql":
+            path = Path(folder) / "rows.csv"
+            with path.open("wb") as buffer:
+                copy_csv(connection, sql, buffer)
+            yield (
+                f"read_csv({_literal(path)}, header = true, all_varchar = true, nullstr = '\\N', quote = '\"',"
+                " escape = '\"')"
+            )
+            return
+        path = Path(folder) / "rows.parquet"
+        scratch = duckdb.connect()
+        try:
+            scratch.execute(f"CREATE TABLE staged ({', '.join(f'{c} VARCHAR' for c in columns)})")
+            for chunk in query_chunks(connection, sql, chunk_rows):
+                scratch.register("chunk", chunk.astype(object).where(chunk.notna(), None))
+                scratch.execute(
+                    f"INSERT INTO staged SELECT {', '.join(f'CAST({c} AS VARCHAR)' for c in columns)} FROM chunk"
+                )
+                scratch.unregister("chunk")
+            scratch.execute("COPY staged TO ? (FORMAT parquet)", [str(path)])
+        finally:
+            scratch.close()
+        yield f"read_parquet({_literal(path)})"
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _rows(con: duckdb.DuckDBPyConnection, name: str) -> int:
@@ -218,97 +240,18 @@ def _frequencies(connection: Connection) -> tuple[dict[str, pd.DataFrame], dict[
     return persons, both
 
 
-def _open(alias: str, key: str, block: str, name: str = "ok") -> str:
-    """A join to the open keys of ``block``: ``ok_<key>.block_key`` is the key where open, else NULL.
-
-    (A join, not ``IN (SELECT ...)`` in a CASE or an OR: PostgreSQL hashes such a subquery only while it
-    fits in work_mem, and otherwise scans it for every row.)
-    """
-    return (
-        f" LEFT JOIN match_ok AS {name}_{key} ON {name}_{key}.block = '{block}'"
-        f" AND {name}_{key}.block_key = {alias}.{key}"
-    )
-
-
-def _open_blocks(
-    connection: Connection, chosen_rows: str, table: str, caps: dict[str, int], prefix: str, within: str | None = None
-) -> None:
-    """Add to ``match_ok`` the blocking keys of the chosen rows shared by at most the cap of rows of ``table``
-    (``within``: instead of the chosen rows' keys, the keys already open under that prefix)."""
+def _open_blocks(connection: Connection, chosen_rows: str, table: str, caps: dict[str, int], prefix: str) -> None:
+    """Add to ``match_ok`` the blocking keys of the chosen rows shared by at most the cap of rows of ``table``."""
     for key, cap in caps.items():
-        among = (
-            f"SELECT block_key FROM match_ok WHERE block = '{within}{key}'"
-            if within
-            else f"SELECT {key} FROM ({chosen_rows}) AS chosen"
-        )
         connection.exec_driver_sql(
             f"INSERT INTO match_ok (block, block_key) SELECT '{prefix}{key}', {key} FROM {table}"
-            f" WHERE {key} IN ({among}) GROUP BY {key} HAVING COUNT(*) <= {cap}"
+            f" WHERE {key} IN (SELECT {key} FROM ({chosen_rows}) AS chosen) GROUP BY {key} HAVING COUNT(*) <= {cap}"
         )
 
 
-def _new_open_keys(connection: Connection) -> None:
-    _temporary(
-        connection, "match_ok", "block VARCHAR(40) NOT NULL, block_key TEXT NOT NULL, PRIMARY KEY (block, block_key)"
-    )
-
-
-def _neighbourhood_sql(connection: Connection) -> str:
-    """Open the person blocks of the recomputed rows; the query of those rows and every row sharing an
-    open block with one (keys capped, ``match_pass``)."""
-    _new_open_keys(connection)
-    _open_blocks(
-        connection,
-        "SELECT * FROM match_changed_rows",
-        "match_identity",
-        dict.fromkeys(prepare.PERSON_BLOCKS, prepare.BLOCK_CAP),
-        "",
-    )
-    _analyse(connection, "match_ok")
-    blocks = list(prepare.PERSON_BLOCKS)
-    columns = ", ".join(f"m.{c}" for c in prepare.KEY_COLUMNS)
-    capped = ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
-    joins = "".join(_open("m", key, key) for key in blocks)
-    shares = " OR ".join(f"ok_{key}.block_key IS NOT NULL" for key in blocks)
-    return (
-        f"SELECT {columns}, {capped}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
-        f" FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id{joins}"
-        f" WHERE c.national_id IS NOT NULL OR {shares}"
-    )
-
-
-def _load_persons(connection: Connection, con: duckdb.DuckDBPyConnection, broad: bool, chunk_rows: int) -> int:
-    """DuckDB table ``persons``: the recomputed rows and their neighbours, keys capped; returns its rows.
-
-    ``broad``: many rows were recomputed. Then every row is copied and the blocks are counted in
-    DuckDB, which is cheaper than finding the blocks of the recomputed rows in the warehouse; the rows
-    that share no block with a recomputed one are scored in no pass.
-    """
-    columns = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, "match_pass"]
-    if not broad:
-        return to_duckdb(connection, con, "persons", _neighbourhood_sql(connection), columns, chunk_rows)
-    to_duckdb(
-        connection,
-        con,
-        "persons_uncapped",
-        (
-            f"SELECT {', '.join(f'm.{c}' for c in columns[:-1])}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
-            " FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id"
-        ),
-        columns,
-        chunk_rows,
-    )
-    con.execute(
-        f"CREATE OR REPLACE TABLE persons AS SELECT {', '.join(prepare.KEY_COLUMNS)},"
-        f" {prepare.capped_keys(prepare.PERSON_BLOCKS, prepare.BLOCK_CAP)}, match_pass"
-        " FROM persons_uncapped ORDER BY unique_id"
-    )
-    con.execute("DROP TABLE persons_uncapped")
-    return _rows(con, "persons")
-
-
-def _refused_neighbourhood(connection: Connection) -> tuple[pd.DataFrame, str]:
-    """(refused rows to link again, the query of the persons they are scored against), keys capped.
+def _refused_to_link(connection: Connection) -> pd.DataFrame:
+    """The refused rows to link again, their blocking keys capped among the refused rows (open keys
+    also in ``match_ok`` as ``refused:<key>``).
 
     ``relink`` is 1 on a refused row to be scored against every person in its blocks (a new row, or
     one linked to a recomputed person) and on a recomputed person; a pair is scored when one side
@@ -327,42 +270,143 @@ def _refused_neighbourhood(connection: Connection) -> tuple[pd.DataFrame, str]:
         f" JOIN match_changed c ON c.national_id = t.national_id{sharing}) AS todo GROUP BY unique_id"
     )
     _analyse(connection, "match_refused_todo")
-    _new_open_keys(connection)
+    _temporary(
+        connection, "match_ok", "block VARCHAR(40) NOT NULL, block_key TEXT NOT NULL, PRIMARY KEY (block, block_key)"
+    )
     todo = "SELECT r.* FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
     _open_blocks(
         connection, todo, "match_refused", dict.fromkeys(prepare.REFUSED_BLOCKS, prepare.REFUSED_BLOCK_CAP), "refused:"
     )
-    # The refused side's open keys are keys of the rows to link: the persons' side is counted among them.
-    _open_blocks(connection, todo, "match_identity", PERSON_CAPS, "persons:", within="refused:")
-    for key in prepare.REFUSED_BLOCKS:  # the persons' open blocks of the rows linked against everyone
-        connection.exec_driver_sql(
-            f"INSERT INTO match_ok (block, block_key) SELECT 'all:{key}', block_key FROM match_ok"
-            f" WHERE block = 'persons:{key}' AND block_key IN (SELECT {key} FROM ({todo} WHERE t.relink = 1) AS todo)"
-        )
     _analyse(connection, "match_ok")
     blocks = list(prepare.REFUSED_BLOCKS)
-    refused = query_frame(
+    return query_frame(
         connection,
         (
             f"SELECT {', '.join(f'r.{c}' for c in ['file_id', 'line_number', 'source', *prepare.KEY_COLUMNS])}, "
             + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
             + ", t.relink FROM match_refused r JOIN match_refused_todo t ON t.unique_id = r.unique_id"
-            + "".join(_open("r", key, "refused:" + key) for key in blocks)
+            + "".join(
+                f" LEFT JOIN match_ok AS ok_{key} ON ok_{key}.block = 'refused:{key}' AND ok_{key}.block_key = r.{key}"
+                for key in blocks
+            )
             + " ORDER BY r.unique_id"
         ),
     )
-    against_all = " OR ".join(f"all_{key}.block_key IS NOT NULL" for key in blocks)
-    shares = " OR ".join(f"ok_{key}.block_key IS NOT NULL" for key in blocks)
-    persons = (
-        f"SELECT {', '.join(f'm.{c}' for c in prepare.KEY_COLUMNS)}, "
-        + ", ".join(f"ok_{key}.block_key AS {key}" for key in blocks)
-        + ", CASE WHEN c.national_id IS NULL THEN 0 ELSE 1 END AS relink"
-        + " FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id"
-        + "".join(_open("m", key, "persons:" + key) for key in blocks)
-        + "".join(_open("m", key, "all:" + key, "all") for key in blocks)
-        + f" WHERE ({shares}) AND (c.national_id IS NOT NULL OR {against_all})"
+
+
+def _near_sql(persons: bool, refused: bool) -> str:
+    """The identity rows that may take part in a scored pair: with ``persons``, the recomputed rows and
+    every row sharing a blocking key with one; with ``refused``, every row sharing an open key with a
+    refused row to link again (``refused:<key>`` in ``match_ok``).
+
+    Every row that holds such a key is read, so the rows sharing it are counted exactly in DuckDB
+    (:func:`_capped_persons`, :func:`_capped_refused_persons`), which also derives the blocking keys
+    again rather than reading them. One scan of the key table, with a hashed subquery per key (small
+    next to ``WORK_MEM``: at most ``BROAD_SHARE`` of the rows, or the refused rows), instead of one
+    scan to count each block and another to read the rows.
+    """
+    shares = []
+    if persons:
+        shares += ["c.national_id IS NOT NULL"]
+        shares += [f"m.{key} IN (SELECT {key} FROM match_changed_rows)" for key in prepare.PERSON_BLOCKS]
+    if refused:
+        opened = "SELECT block_key FROM match_ok WHERE block = 'refused:{key}'"
+        shares += [f"m.{key} IN ({opened.format(key=key)})" for key in prepare.REFUSED_BLOCKS]
+    columns = ", ".join(f"m.{c}" for c in prepare.KEY_COLUMNS)
+    return (
+        f"SELECT {columns}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
+        " FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id"
+        f" WHERE {' OR '.join(shares)}"
     )
-    return refused, persons
+
+
+def _read_near(con: duckdb.DuckDBPyConnection, source: str, blocks: dict[str, str]) -> None:
+    """DuckDB table ``near``: the near rows with their blocking keys ``blocks``, derived as when they were
+    stored (:func:`etl.matching.prepare.with_blocking_keys`)."""
+    derived = ", ".join(f"{sql} AS {key}" for key, sql in blocks.items())
+    con.execute(
+        f"CREATE OR REPLACE TABLE near AS SELECT *, {derived} FROM (SELECT {_typed(NEAR_COLUMNS)} FROM {source})"
+    )
+
+
+def _open_in_near(key: str, condition: str) -> str:
+    """A join to the keys of ``near`` that meet ``condition`` (over the rows sharing the key): ``o_<key>``."""
+    return (
+        f" LEFT JOIN (SELECT {key} FROM near WHERE {key} IS NOT NULL GROUP BY {key} HAVING {condition})"
+        f" AS o_{key} ON o_{key}.{key} = near.{key}"
+    )
+
+
+def _capped_persons(con: duckdb.DuckDBPyConnection, source: str) -> int:
+    """DuckDB table ``persons`` from the near rows: the recomputed rows and the rows sharing an open
+    block with one (a key of a recomputed row that at most ``BLOCK_CAP`` rows share); returns its rows."""
+    _read_near(con, source, prepare.PERSON_BLOCKS)
+    blocks = list(prepare.PERSON_BLOCKS)
+    opens = "".join(
+        _open_in_near(key, f"COUNT(*) <= {prepare.BLOCK_CAP} AND bool_or(match_pass < {OTHER_PASS})") for key in blocks
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE persons AS SELECT {', '.join(f'near.{c}' for c in prepare.KEY_COLUMNS)}, "
+        + ", ".join(f"o_{key}.{key} AS {key}" for key in blocks)
+        + f", near.match_pass FROM near{opens}"
+        + f" WHERE near.match_pass < {OTHER_PASS} OR "
+        + " OR ".join(f"o_{key}.{key} IS NOT NULL" for key in blocks)
+        + " ORDER BY near.unique_id"
+    )
+    con.execute("DROP TABLE near")
+    return _rows(con, "persons")
+
+
+def _capped_refused_persons(con: duckdb.DuckDBPyConnection, source: str) -> int:
+    """DuckDB table ``persons`` from the near rows, to link the refused rows (table ``refused``) against.
+
+    A key is open on the persons' side when it is open among the refused rows and at most the cap of
+    identity rows share it; a person is read when it shares an open key with a refused row, and is
+    recomputed (``relink`` 1) or shares an open key with a refused row to link against everyone.
+    """
+    _read_near(con, source, prepare.REFUSED_BLOCKS)
+    blocks = list(prepare.REFUSED_BLOCKS)
+    opens = "".join(
+        _open_in_near(key, f"COUNT(*) <= {PERSON_CAPS[key]} AND {key} IN (SELECT {key} FROM refused)") for key in blocks
+    )
+    everyone = " OR ".join(
+        f"o_{key}.{key} IN (SELECT {key} FROM refused WHERE relink = 1 AND {key} IS NOT NULL)" for key in blocks
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE persons AS SELECT {', '.join(f'near.{c}' for c in prepare.KEY_COLUMNS)}, "
+        + ", ".join(f"o_{key}.{key} AS {key}" for key in blocks)
+        + f", CASE WHEN near.match_pass < {OTHER_PASS} THEN 1 ELSE 0 END AS relink FROM near{opens}"
+        + " WHERE ("
+        + " OR ".join(f"o_{key}.{key} IS NOT NULL" for key in blocks)
+        + f") AND (near.match_pass < {OTHER_PASS} OR {everyone}) ORDER BY near.unique_id"
+    )
+    con.execute("DROP TABLE near")
+    return _rows(con, "persons")
+
+
+def _load_broad_persons(connection: Connection, con: duckdb.DuckDBPyConnection, chunk_rows: int) -> int:
+    """DuckDB table ``persons`` when many rows were recomputed: every row is copied and the blocks are
+    counted in DuckDB, which is cheaper than finding the blocks of the recomputed rows in the warehouse;
+    the rows that share no block with a recomputed one are scored in no pass. Returns its rows."""
+    columns = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, "match_pass"]
+    to_duckdb(
+        connection,
+        con,
+        "persons_uncapped",
+        (
+            f"SELECT {', '.join(f'm.{c}' for c in columns[:-1])}, COALESCE(c.match_pass, {OTHER_PASS}) AS match_pass"
+            " FROM match_identity m LEFT JOIN match_changed c ON c.national_id = m.national_id"
+        ),
+        columns,
+        chunk_rows,
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE persons AS SELECT {', '.join(prepare.KEY_COLUMNS)},"
+        f" {prepare.capped_keys(prepare.PERSON_BLOCKS, prepare.BLOCK_CAP)}, match_pass"
+        " FROM persons_uncapped ORDER BY unique_id"
+    )
+    con.execute("DROP TABLE persons_uncapped")
+    return _rows(con, "persons")
 
 
 def _score_passes(
@@ -384,32 +428,31 @@ def _score_passes(
 
 
 def _score_refused(
-    connection: Connection,
+    refused: pd.DataFrame,
+    near: str | None,
     model: dict,
     total: int,
     frequencies: dict[str, pd.DataFrame],
     threshold: float,
     threads: int | None,
-    chunk_rows: int,
-) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """(links at or above the threshold, the refused rows linked again, links scored)."""
-    refused, persons = _refused_neighbourhood(connection)
+) -> tuple[pd.DataFrame, int]:
+    """(links at or above the threshold, links scored) of the refused rows to link again, against the
+    persons of the near rows (``near``: a DuckDB table expression)."""
     links, comparisons = pd.DataFrame(), 0
-    if not len(refused):
-        return links, refused, comparisons
+    if not len(refused) or near is None:
+        return links, comparisons
     settings = models.with_prior(model["refused_model"], models.refused_prior(model, total))
     con = models.connection(threads)
     try:
-        columns = [*prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS, "relink"]
-        if to_duckdb(connection, con, "persons", persons, columns, chunk_rows):
-            prepare.load_blocked(con, "refused", refused, columns)
+        prepare.load_blocked(con, "refused", refused, [*prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS, "relink"])
+        if _capped_refused_persons(con, near):
             settings = models.restricted(settings, "l.relink = 1 OR r.relink = 1")
             linker = models.linker(con, settings, "refused", "persons")
             models.use_frequencies(linker, frequencies)
             links, comparisons = models.predict(linker, con, threshold)
     finally:
         con.close()
-    return links, refused, comparisons
+    return links, comparisons
 
 
 def score_changes(
@@ -435,31 +478,39 @@ def score_changes(
             identity_rows=total,
         )
     person_tf, joint_tf = _frequencies(connection)
+    refused = _refused_to_link(connection)
     scored_pairs, comparisons = [], 0
     broad = changed_ids > BROAD_SHARE * total
+    scores_persons = total >= 2 and changed_ids > 0
     person_scoring: Future | None = None
-    con = models.connection(threads) if total >= 2 and changed_ids else None
-    try:
-        if con is not None and _load_persons(connection, con, broad=broad, chunk_rows=ids_per_pass) >= 2:
-            settings = models.with_prior(model["persons_model"], models.person_prior(model, total))
-            passes_scored = partial(_score_passes, con, settings, person_tf, passes, threshold)
-            if broad:  # DuckDB has the memory to itself: closed before the refused rows' opens
-                scored_pairs, comparisons = passes_scored()
-            else:  # Splink works in DuckDB while the warehouse finds the refused rows' neighbourhood
-                person_scoring = _BACKGROUND.submit(passes_scored)
-        if person_scoring is None and con is not None:
-            con.close()
-            con = None
-        links, refused, refused_comparisons = _score_refused(
-            connection, model, total, joint_tf, threshold, threads, ids_per_pass
-        )
-        if person_scoring is not None:
-            scored_pairs, comparisons = person_scoring.result()
-    finally:
-        if person_scoring is not None:
-            wait([person_scoring])  # the connection is closed only once nothing runs on it
-        if con is not None:
-            con.close()
+    con = None
+    with ExitStack() as stack:
+        near = None
+        if (scores_persons and not broad) or len(refused):  # one read of the warehouse for both
+            sql = _near_sql(persons=scores_persons and not broad, refused=len(refused) > 0)
+            near = stack.enter_context(staged_rows(connection, sql, NEAR_COLUMNS, ids_per_pass))
+        try:
+            if scores_persons:
+                con = models.connection(threads)
+                persons = _load_broad_persons(connection, con, ids_per_pass) if broad else _capped_persons(con, near)
+                if persons >= 2:
+                    settings = models.with_prior(model["persons_model"], models.person_prior(model, total))
+                    passes_scored = partial(_score_passes, con, settings, person_tf, passes, threshold)
+                    if broad:  # DuckDB has the memory to itself: closed before the refused rows are linked
+                        scored_pairs, comparisons = passes_scored()
+                    else:  # Splink scores the persons in one DuckDB while the refused rows are linked in another
+                        person_scoring = _BACKGROUND.submit(passes_scored)
+            if person_scoring is None and con is not None:
+                con.close()
+                con = None
+            links, refused_comparisons = _score_refused(refused, near, model, total, joint_tf, threshold, threads)
+            if person_scoring is not None:
+                scored_pairs, comparisons = person_scoring.result()
+        finally:
+            if person_scoring is not None:
+                wait([person_scoring])  # the connection is closed only once nothing runs on it
+            if con is not None:
+                con.close()
     nonempty = [frame for frame in scored_pairs if len(frame)]
     return Scored(
         pairs=pd.concat(nonempty, ignore_index=True) if nonempty else pd.DataFrame(),
