@@ -7,8 +7,9 @@ every row refused only for ``invalid_national_id`` in ``match_refused``. A match
    of at most ``ids_per_pass`` IDs (temporary table ``match_changed``);
 2. recomputes the keys of those IDs' identity rows (one query, read in chunks) and keys the
    refused rows that have none yet;
-3. copies into DuckDB the recomputed rows and every row sharing a blocking key with one of them (a
-   key shared by more than the cap blocks nobody, as in a full run), and scores, pass after pass,
+3. reads, in one scan of the key table, the recomputed rows and every row sharing a blocking key
+   with one of them or with a refused row to link again; DuckDB counts the rows of each such key
+   (a key shared by more than the cap blocks nobody, as in a full run) and scores, pass after pass,
    the pairs whose smaller pass number is that pass: each pair with a recomputed side once, no
    pair of two untouched rows, and never more than one pass's pairs in memory;
 4. links again the refused rows that are new or were linked to a recomputed person, against every
@@ -186,7 +187,7 @@ def staged_rows(connection: Connection, sql: str, columns: list[str], chunk_rows
     can read (all text; read it once per connection that needs the rows, the warehouse only once).
 
     On PostgreSQL the rows go through COPY into a CSV file, so they are never Python objects. On SQLite
-    they go ``chunk_rows`` at a time into a Parquet file.
+    they go ``chunk_rows`` at a time into Parquet files.
     """
     with tempfile.TemporaryDirectory(prefix="mashaghel-near-") as folder:
         if connection.dialect.name == "postgresql":
@@ -198,20 +199,22 @@ def staged_rows(connection: Connection, sql: str, columns: list[str], chunk_rows
                 " escape = '\"')"
             )
             return
-        path = Path(folder) / "rows.parquet"
-        scratch = duckdb.connect()
+        scratch = duckdb.connect()  # one Parquet file per chunk: nothing gathers the rows in memory
         try:
-            scratch.execute(f"CREATE TABLE staged ({', '.join(f'{c} VARCHAR' for c in columns)})")
-            for chunk in query_chunks(connection, sql, chunk_rows):
+            casts = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in columns)
+            files = []
+            for number, chunk in enumerate(query_chunks(connection, sql, chunk_rows)):
+                files.append(Path(folder) / f"rows-{number}.parquet")
                 scratch.register("chunk", chunk.astype(object).where(chunk.notna(), None))
-                scratch.execute(
-                    f"INSERT INTO staged SELECT {', '.join(f'CAST({c} AS VARCHAR)' for c in columns)} FROM chunk"
-                )
+                scratch.execute(f"COPY (SELECT {casts} FROM chunk) TO {_literal(files[-1])} (FORMAT parquet)")
                 scratch.unregister("chunk")
-            scratch.execute("COPY staged TO ? (FORMAT parquet)", [str(path)])
+            if not files:
+                files.append(Path(folder) / "rows-none.parquet")
+                nothing = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in columns)
+                scratch.execute(f"COPY (SELECT {nothing} WHERE false) TO {_literal(files[-1])} (FORMAT parquet)")
         finally:
             scratch.close()
-        yield f"read_parquet({_literal(path)})"
+        yield f"read_parquet([{', '.join(_literal(path) for path in files)}])"
 
 
 def _literal(path: Path) -> str:
