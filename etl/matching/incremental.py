@@ -46,7 +46,10 @@ from etl.matching.inputs import copy_csv, identity_chunks, query_chunks, query_f
 from etl.warehouse import indexes_built_after, rewrites_most
 
 WORK_MEM = "256MB"  # PostgreSQL's memory per sort or hash in the matching transaction (default 4MB)
-BROAD_SHARE = 0.25  # beyond this share of identity rows recomputed, blocks are counted in DuckDB
+BROAD_SHARE = 0.25  # beyond this share of identity rows recomputed, every key row is read (the broad path)
+# ... and beyond this many recomputed IDs: the neighbourhood read's hashed subqueries stay well inside
+# PostgreSQL's hash_mem (docs/decisions.md), where a subquery too big would be scanned once per row.
+NEAR_MAX_IDS = 1_000_000
 OTHER_PASS = 1_000_000_000  # the pass number of a row that was not recomputed: after every pass
 # The key table is analysed again when more than this share of its rows was replaced (PostgreSQL's
 # autovacuum analyses it beyond 10% too); a daily increment's few rows leave its statistics as they were.
@@ -305,8 +308,8 @@ def _near_sql(persons: bool, refused: bool) -> str:
     Every row that holds such a key is read, so the rows sharing it are counted exactly in DuckDB
     (:func:`_capped_persons`, :func:`_capped_refused_persons`), which also derives the blocking keys
     again rather than reading them. One scan of the key table, with a hashed subquery per key (small
-    next to ``WORK_MEM``: at most ``BROAD_SHARE`` of the rows, or the refused rows), instead of one
-    scan to count each block and another to read the rows.
+    next to ``WORK_MEM``: the keys of at most ``NEAR_MAX_IDS`` recomputed IDs, or of the refused rows),
+    instead of one scan to count each block and another to read the rows.
     """
     shares = []
     if persons:
@@ -483,7 +486,7 @@ def score_changes(
     person_tf, joint_tf = _frequencies(connection)
     refused = _refused_to_link(connection)
     scored_pairs, comparisons = [], 0
-    broad = changed_ids > BROAD_SHARE * total
+    broad = changed_ids > min(BROAD_SHARE * total, NEAR_MAX_IDS)
     scores_persons = total >= 2 and changed_ids > 0
     person_scoring: Future | None = None
     con = None
