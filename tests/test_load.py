@@ -38,8 +38,13 @@ def _round_trip(url: str, frame: pd.DataFrame) -> list[tuple]:
         engine.dispose()
 
 
+def _plain(frame: pd.DataFrame) -> list[tuple]:
+    """The rows as pandas itself turns them into Python values, missing as None."""
+    return list(frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None))
+
+
 def _as_sent(frame: pd.DataFrame) -> list[tuple]:
-    return list(frame.drop(columns="n").astype(object).where(frame.notna(), None).itertuples(index=False, name=None))
+    return _plain(frame.drop(columns="n"))
 
 
 def test_every_value_arrives_as_sent(warehouse_url):
@@ -60,7 +65,7 @@ def test_rows_become_plain_python_values():
     """What COPY and executemany are given: Python values of the same types as pandas' own conversion,
     None (not NaN or pd.NA) where a value is missing."""
     rows = _tuples(TRICKY)
-    reference = list(TRICKY.astype(object).where(TRICKY.notna(), None).itertuples(index=False, name=None))
+    reference = _plain(TRICKY)
     assert rows == reference
     assert [tuple(map(type, row)) for row in rows] == [tuple(map(type, row)) for row in reference]
     assert rows[1][1] is None and rows[1][2] is None and rows[2][3] is None and type(rows[0][5]) is int

@@ -176,12 +176,9 @@ def to_duckdb(
 ) -> int:
     """Copy the query's rows into DuckDB table ``name`` (text, markers as integers); returns the rows."""
     with staged_rows(connection, sql, columns, chunk_rows) as source:
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {_typed(columns)} FROM {source} ORDER BY unique_id")
+        select = prepare.typed(columns)
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM {source} ORDER BY unique_id")
     return _rows(con, name)
-
-
-def _typed(columns: list[str]) -> str:
-    return ", ".join(f"CAST({c} AS {'BIGINT' if c in prepare.INTEGER_COLUMNS else 'VARCHAR'}) AS {c}" for c in columns)
 
 
 @contextmanager
@@ -331,7 +328,7 @@ def _read_near(con: duckdb.DuckDBPyConnection, source: str, blocks: dict[str, st
     stored (:func:`etl.matching.prepare.with_blocking_keys`)."""
     derived = ", ".join(f"{sql} AS {key}" for key, sql in blocks.items())
     con.execute(
-        f"CREATE OR REPLACE TABLE near AS SELECT *, {derived} FROM (SELECT {_typed(NEAR_COLUMNS)} FROM {source})"
+        f"CREATE OR REPLACE TABLE near AS SELECT *, {derived} FROM (SELECT {prepare.typed(NEAR_COLUMNS)} FROM {source})"
     )
 
 
@@ -492,8 +489,9 @@ def score_changes(
     con = None
     with ExitStack() as stack:
         near = None
-        if (scores_persons and not broad) or len(refused):  # one read of the warehouse for both
-            sql = _near_sql(persons=scores_persons and not broad, refused=len(refused) > 0)
+        near_persons = scores_persons and not broad  # the broad path reads every key row itself
+        if near_persons or len(refused):  # one read of the warehouse for both
+            sql = _near_sql(persons=near_persons, refused=len(refused) > 0)
             near = stack.enter_context(staged_rows(connection, sql, NEAR_COLUMNS, ids_per_pass))
         try:
             if scores_persons:

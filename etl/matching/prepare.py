@@ -187,10 +187,14 @@ def load_blocked(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame,
     """Copy a frame whose blocking keys are already capped into DuckDB table ``name`` (text columns,
     the :data:`INTEGER_COLUMNS` as integers); returns ``name``."""
     con.register(f"{name}_rows", frame.astype(object).where(frame.notna(), None))
-    select = ", ".join(f"CAST({c} AS {'BIGINT' if c in INTEGER_COLUMNS else 'VARCHAR'}) AS {c}" for c in columns)
-    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM {name}_rows ORDER BY unique_id")
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {typed(columns)} FROM {name}_rows ORDER BY unique_id")
     con.unregister(f"{name}_rows")
     return name
+
+
+def typed(columns: list[str]) -> str:
+    """SELECT list: the columns as text, the :data:`INTEGER_COLUMNS` as integers."""
+    return ", ".join(f"CAST({c} AS {'BIGINT' if c in INTEGER_COLUMNS else 'VARCHAR'}) AS {c}" for c in columns)
 
 
 def capped_keys(blocks: dict[str, str], cap: int) -> str:
