@@ -54,7 +54,7 @@ OTHER_PASS = 1_000_000_000  # the pass number of a row that was not recomputed: 
 # The key table is analysed again when more than this share of its rows was replaced (PostgreSQL's
 # autovacuum analyses it beyond 10% too); a daily increment's few rows leave its statistics as they were.
 ANALYSE_SHARE = 0.1
-# Where an increment's persons are scored (DuckDB, which releases the GIL) while this thread queries the warehouse.
+# Where an increment's persons are scored (DuckDB, which releases the GIL) while this thread links the refused rows.
 _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-persons")
 ID_BLOCKS = {key: sql for key, sql in prepare.REFUSED_BLOCKS.items() if key not in prepare.PERSON_BLOCKS}
 IDENTITY_COLUMNS = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, *ID_BLOCKS]
