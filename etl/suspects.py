@@ -71,6 +71,9 @@ def match_suspects(
         with engine.begin() as connection:
             scored = score_changes(connection, model=model, threshold=threshold, ids_per_pass=ids_per_pass)
             if scored.changed_ids == 0 and len(scored.refused) == 0:
+                # Nothing to score; but a run killed after a match committed and before it wrote the
+                # rejected-row files left them without their likely IDs: written again from the stored links.
+                rewrite_rejected_files(engine)
                 return {
                     "published": True,
                     "detail": None,
