@@ -13,10 +13,12 @@ import datetime as dt
 import json
 import logging
 import os
+import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +50,7 @@ from etl.receipts import (
 )
 from etl.timing import stage
 from etl.validate import Duplicates, ValidationOutcome, fingerprints, validate_many
-from etl.validate_worker import PendingValidation, SuiteWorker
+from etl.validate_worker import SuiteWorker
 from etl.warehouse import WarehouseUnavailable, check_reachable, create_warehouse_engine, migrate
 
 log = logging.getLogger("mashaghel")
@@ -785,10 +787,14 @@ def ingest(
 class _Batches:
     """Takes files for one ingest run: claim, prepare, validate per source in batches, load one by one.
 
-    With a suite worker (``settings.validate_in_worker``), a full batch is sent to be
-    validated and the batch sent before it is loaded meanwhile; each batch is then half of
-    ``batch_rows``, so that the rows held stay within it.
+    A full batch goes to be validated (to the suite worker, with ``settings.validate_in_worker``, else
+    here and now) and then to the loader thread, which loads its files one by one, in order, while
+    this thread reads and normalises the next batch: the warehouse's share of loading (most of it on
+    PostgreSQL) runs beside Python's share of reading. At most two batches are in flight beside the one
+    being prepared, so each batch is a third of ``batch_rows`` and the rows held stay within it.
     """
+
+    IN_FLIGHT = 2  # batches sent to be validated and loaded, not yet loaded
 
     def __init__(
         self,
@@ -804,7 +810,10 @@ class _Batches:
         self.waiting: dict[str, list[PreparedFile]] = {}  # by source
         self.spent: dict[str, float] = {}  # seconds spent on each waiting file so far
         self.worker: SuiteWorker | None = None
-        self.sent: tuple[list[PreparedFile], list[tuple[list[PreparedFile], PendingValidation]]] | None = None
+        self.loader: ThreadPoolExecutor | None = None
+        self.in_flight: deque[Future] = deque()
+        self.stopping = threading.Event()  # set when the run stops: the loader takes no further file
+        self.reporting = threading.Lock()  # outcomes come from this thread and from the loader
 
     def take_all(self, candidates: list[DroppedFile], sightings: dict[str, Sighting]) -> list[DroppedFile]:
         """Take every candidate this run can claim; returns those another live run holds."""
@@ -821,7 +830,18 @@ class _Batches:
         return held
 
     def close(self) -> None:
-        """Stop the suite worker, if one was started."""
+        """Let the batch being loaded finish (the files after it stay in the ingest folder), then stop
+        the loader and the suite worker. A failure of the loader is raised by ``_flush``; here, where
+        the run is already stopping, it is only logged."""
+        self.stopping.set()
+        while self.in_flight:
+            try:
+                self.in_flight.popleft().result()
+            except BaseException as error:  # the run is stopping for another reason
+                log.warning("loading stopped: %s", error)
+        if self.loader is not None:
+            self.loader.shutdown(wait=True)
+            self.loader = None
         if self.worker is not None:
             self.worker.close()
             self.worker = None
@@ -857,16 +877,15 @@ class _Batches:
             self.waiting.setdefault(prepared.source.name, []).append(prepared)
             self.spent[prepared.dropped.relative_path] = time.monotonic() - began
             # One budget for the rows held, whatever their source: it bounds the run's memory.
-            limit = self.settings.batch_rows // 2 if self.worker else self.settings.batch_rows
-            if sum(p.rows for waiting in self.waiting.values() for p in waiting) >= limit:
+            if sum(p.rows for waiting in self.waiting.values() for p in waiting) >= self.settings.batch_rows // 3:
                 self._flush(last=False)
 
     def _flush(self, last: bool = True) -> None:
-        """Validate each source's waiting files together, then load every file in the order it was first seen,
-        each in its own transaction (so files commit in the order a run of one file at a time would).
+        """Send the waiting files to be validated (each source's together) and then loaded in the order
+        they were first seen, each in its own transaction (so files commit in the order a run of one
+        file at a time would); ``last`` also waits until every file sent is loaded.
 
-        With a worker the waiting files are sent to it, and the batch sent before is loaded while it
-        works; ``last`` also loads the files just sent.
+        Raises what stopped the loading of a batch sent before (a failed validation, a warehouse gone).
         """
         batch = sorted(
             (prepared for waiting in self.waiting.values() for prepared in waiting),
@@ -874,54 +893,49 @@ class _Batches:
         )
         sources = list(self.waiting.values())
         self.waiting = {}
-        if self.worker is None:
-            self._load_batch(
-                batch,
-                lambda: {
-                    id(prepared): outcome
-                    for waiting in sources
-                    for prepared, outcome in zip(waiting, validate_prepared(waiting), strict=True)
-                },
-            )
-            return
-        try:
-            sent = [
-                (waiting, self.worker.submit([p.normalised for p in waiting], waiting[0].source)) for waiting in sources
-            ]
-        except BaseException:
-            self._release(batch)
-            raise
-        earlier, self.sent = self.sent, (batch, sent)
-        try:
-            if earlier is not None:
-                self._load_sent(earlier)
-            if last:
-                self.sent = None
-                self._load_sent((batch, sent))
-        except BaseException:
-            if self.sent is not None:  # the batch just sent will not be loaded by this run
-                self._release(self.sent[0])
-                self.sent = None
-            raise
+        if batch:
+            try:
+                verdicts = self._validation(sources)
+                self._wait_in_flight(self.IN_FLIGHT - 1)
+            except BaseException:
+                self._release(batch)
+                raise
+            if self.loader is None:
+                self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mashaghel-load")
+            self.in_flight.append(self.loader.submit(self._load_batch, batch, verdicts))
+        if last:
+            self._wait_in_flight(0)
 
-    def _load_sent(self, sent: tuple[list[PreparedFile], list[tuple[list[PreparedFile], PendingValidation]]]) -> None:
-        batch, pending = sent
-        self._load_batch(
-            batch,
-            lambda: {
+    def _validation(self, sources: list[list[PreparedFile]]) -> Callable[[], dict[int, ValidationOutcome]]:
+        """Start validating each source's files (in the worker; without one, validate them now); the
+        returned function gives the verdicts, by ``id`` of the prepared file, once they are ready."""
+        if self.worker is None:
+            verdicts = {
                 id(prepared): outcome
-                for waiting, validation in pending
-                for prepared, outcome in zip(waiting, validation.outcomes(), strict=True)
-            },
-        )
+                for waiting in sources
+                for prepared, outcome in zip(waiting, validate_prepared(waiting), strict=True)
+            }
+            return lambda: verdicts
+        worker = self.worker
+        pending = [(waiting, worker.submit([p.normalised for p in waiting], waiting[0].source)) for waiting in sources]
+        return lambda: {
+            id(prepared): outcome
+            for waiting, validation in pending
+            for prepared, outcome in zip(waiting, validation.outcomes(), strict=True)
+        }
+
+    def _wait_in_flight(self, keep: int) -> None:
+        """Wait until at most ``keep`` batches are still being loaded; raises what stopped one."""
+        while len(self.in_flight) > keep:
+            self.in_flight.popleft().result()
 
     def _load_batch(self, batch: list[PreparedFile], validate: Callable[[], dict[int, ValidationOutcome]]) -> None:
-        """Validate (or wait for the worker's verdicts on) a batch, then load its files one by one, in order."""
+        """(In the loader thread.) Wait for a batch's verdicts, then load its files one by one, in order."""
         try:
             began = time.monotonic()
             validated = validate()
             share = (time.monotonic() - began) / max(len(batch), 1)
-            while batch:
+            while batch and not self.stopping.is_set():
                 prepared = batch.pop(0)
                 began = time.monotonic()
                 try:
@@ -937,16 +951,17 @@ class _Batches:
                     spent = self.spent.pop(prepared.dropped.relative_path, 0.0)
                     self._done(outcome, spent + share + time.monotonic() - began)
         finally:
-            self._release(batch)  # validation failed: the files stay in the ingest folder
+            self._release(batch)  # validation failed or the run stopped: the files stay in the ingest folder
 
     def _release(self, batch: list[PreparedFile]) -> None:
         for prepared in batch:
             self.claims.release(prepared.claim)
 
     def _done(self, outcome: FileOutcome, seconds: float) -> None:
-        self.report.outcomes.append(outcome)
-        if self.progress:
-            self.progress(len(self.report.outcomes), self.total, outcome, seconds)
+        with self.reporting:
+            self.report.outcomes.append(outcome)
+            if self.progress:
+                self.progress(len(self.report.outcomes), self.total, outcome, seconds)
 
     def _guarded(self, dropped: DroppedFile, step: Callable[[], FileOutcome | PreparedFile]):
         """One file's step; a failure is reported and leaves the file in the ingest folder for the next run."""

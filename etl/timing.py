@@ -2,6 +2,8 @@
 
 ``with stage("read"):`` adds the block's wall time to the stage; ``totals()``
 returns the sums. Costs two clock reads per block, so it stays on always.
+Files load in a thread of their own while the next are read and normalised, so
+the stages of an ingest overlap: their sum can exceed the run's wall time.
 ``peaks()`` gives the process's peak resident memory as it stood after each
 stage last ran: the stage where it jumps is the one that needed the memory.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import resource
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -19,6 +22,7 @@ STAGES = ("read", "normalise", "validate", "load", "resolve", "match", "publish"
 _seconds: defaultdict[str, float] = defaultdict(float)
 _peak_mb: dict[str, float] = {}
 _worker_peak_mb: list[float] = [0.0]
+_adding = threading.Lock()  # stages are timed in the loader thread too
 
 
 @contextmanager
@@ -28,13 +32,16 @@ def stage(name: str) -> Iterator[None]:
     try:
         yield
     finally:
-        _seconds[name] += time.perf_counter() - started
-        _peak_mb[name] = peak_rss_mb()
+        spent, peak = time.perf_counter() - started, peak_rss_mb()
+        with _adding:
+            _seconds[name] += spent
+            _peak_mb[name] = peak
 
 
 def add_seconds(name: str, seconds: float) -> None:
     """Count seconds spent elsewhere (in a worker process) as part of ``name``."""
-    _seconds[name] += seconds
+    with _adding:
+        _seconds[name] += seconds
 
 
 def note_worker_peak(mb: float) -> None:

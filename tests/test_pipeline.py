@@ -6,13 +6,15 @@ import csv
 import dataclasses
 import json
 import os
+import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from etl import warehouse
+from etl import pipeline, warehouse
 from etl.cli import main
 from etl.config import Settings
 from etl.pipeline import run
@@ -205,6 +207,47 @@ def test_two_batches_and_a_rerun_give_exactly_the_true_answers(settings, batch_r
     report = run(settings)
     assert [o.status for o in report.outcomes] == ["duplicate_file"]
     assert warehouse_views(settings.warehouse) == before
+
+
+def test_files_load_beside_the_reading_of_the_next_ones_and_commit_in_the_order_first_seen(settings, monkeypatch):
+    """A batch loads in the loader thread while this thread reads and normalises the next one; the files
+    still commit one by one, in the order they were first seen, and the answers are the true ones."""
+    settings = dataclasses.replace(settings, batch_rows=300, validate_in_worker=False)
+    plan = build_plan()
+    plan.write_batch(settings.ingest_root, 1)
+    events: list[tuple[str, str, str]] = []  # (step, thread, file)
+    prepare_file, load_prepared = pipeline.prepare_file, pipeline.load_prepared
+
+    def reading(engine, settings, dropped, *args, **kwargs):
+        events.append(("read", threading.current_thread().name, dropped.relative_path))
+        return prepare_file(engine, settings, dropped, *args, **kwargs)
+
+    def loading(engine, settings, prepared, *args, **kwargs):
+        events.append(("load", threading.current_thread().name, prepared.dropped.relative_path))
+        time.sleep(0.02)  # the warehouse's share of a load, during which the other thread reads on
+        outcome = load_prepared(engine, settings, prepared, *args, **kwargs)
+        events.append(("loaded", threading.current_thread().name, prepared.dropped.relative_path))
+        return outcome
+
+    monkeypatch.setattr(pipeline, "prepare_file", reading)
+    monkeypatch.setattr(pipeline, "load_prepared", loading)
+    run(settings)
+
+    assert {thread for step, thread, _ in events if step == "read"} == {threading.main_thread().name}
+    assert threading.main_thread().name not in {thread for step, thread, _ in events if step != "read"}
+    loading_now, read_meanwhile = set(), 0
+    for step, _, relative in events:
+        if step == "load":
+            loading_now.add(relative)
+        elif step == "loaded":
+            loading_now.discard(relative)
+        elif loading_now:
+            read_meanwhile += 1
+    assert read_meanwhile > 0, events
+    committed = query(settings.warehouse, "SELECT seen_seq FROM ingest_file WHERE rows_loaded > 0 ORDER BY file_id")
+    assert len(committed) > 10
+    assert [row["seen_seq"] for row in committed] == sorted(row["seen_seq"] for row in committed)
+    assert_matches_truth(settings, plan.truth(after_batch=1))
 
 
 def test_a_failed_validation_in_the_worker_stops_the_run_and_loses_no_file(settings, monkeypatch):
