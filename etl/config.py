@@ -18,11 +18,14 @@ DEFAULTS = {
     "pseudonym_key_file": "",  # empty: pseudonym.key beside the ingest root
     "match_threshold": "",  # empty: the matching model's default (etl/match.py)
     "match_max_cluster": "",  # empty: the matching model's default
-    # Rows held at once: files are validated in batches of this many rows, and a file of more rows is
-    # read, validated and loaded in chunks of half as many (bounds a run's memory; see stream_rows).
+    # Rows held at once: files are validated and loaded in batches of a third of this many rows (one read
+    # while two are validated and loaded), and a file of more rows is read, validated and loaded in chunks
+    # of half as many (bounds a run's memory; see stream_rows).
     "batch_rows": "100000",
     # Run the expectation suites in a second process, beside reading and loading (etl/validate_worker.py).
     "validate_in_worker": "yes",
+    # Files loaded at once on PostgreSQL, each lane in the order first seen (SQLite: always one).
+    "load_lanes": "2",
 }
 
 
@@ -46,6 +49,13 @@ def _yes(value: str) -> bool:
     raise ValueError(f"expected yes or no, not {value!r}")
 
 
+def _at_least_one(option: str, value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"{env_name(option)} must be at least 1, not {number}")
+    return number
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where files come from and go to, which warehouse holds the data, and the pseudonym key."""
@@ -62,6 +72,7 @@ class Settings:
     match_max_cluster: int | None = None
     batch_rows: int = 100_000
     validate_in_worker: bool = False
+    load_lanes: int = 2
 
     @classmethod
     def resolve(cls, **given: object | None) -> Settings:
@@ -82,6 +93,7 @@ class Settings:
             match_max_cluster=int(max_cluster) if max_cluster else None,
             batch_rows=int(setting("batch_rows", given.get("batch_rows"))),
             validate_in_worker=_yes(setting("validate_in_worker", given.get("validate_in_worker"))),
+            load_lanes=_at_least_one("load_lanes", setting("load_lanes", given.get("load_lanes"))),
         )
 
     @property

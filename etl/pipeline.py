@@ -16,9 +16,10 @@ import os
 import threading
 import time
 import uuid
+import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -749,10 +750,10 @@ def ingest(
 ) -> RunReport:
     """Read, normalise, validate and load every ready file, one transaction per file.
 
-    Files are read and normalised one by one and validated in batches of up to
-    ``settings.batch_rows`` rows held in all (one run of the suite per source and batch;
-    with ``settings.validate_in_worker`` in a second process, while the batch before loads),
-    then each is loaded in its own transaction. Files claimed by another live run
+    Files are read and normalised one by one and validated in batches (one run of the suite per
+    source and batch; with ``settings.validate_in_worker`` in a second process), then loaded by the
+    loader thread while the next batch is read, each in its own transaction; at most
+    ``settings.batch_rows`` rows are held in all (see _Batches). Files claimed by another live run
     are left to it; they are looked at again after the others, for at most the
     claim timeout, and left for the next run after that.
     """
@@ -784,14 +785,25 @@ def ingest(
     return report
 
 
+def _lanes(batch: list[PreparedFile], lanes: int) -> list[list[PreparedFile]]:
+    """A batch's files dealt into lanes, each in the order first seen; copies of the same bytes share a
+    lane, so the first seen of them commits first and the others are its duplicates."""
+    dealt: list[list[PreparedFile]] = [[] for _ in range(lanes)]
+    for prepared in batch:
+        dealt[zlib.crc32(prepared.identity.encode()) % lanes].append(prepared)
+    return dealt
+
+
 class _Batches:
-    """Takes files for one ingest run: claim, prepare, validate per source in batches, load one by one.
+    """Takes files for one ingest run: claim, prepare, validate per source in batches, load each file.
 
     A full batch goes to be validated (to the suite worker, with ``settings.validate_in_worker``, else
-    here and now) and then to the loader thread, which loads its files one by one, in order, while
-    this thread reads and normalises the next batch: the warehouse's share of loading (most of it on
-    PostgreSQL) runs beside Python's share of reading. At most two batches are in flight beside the one
-    being prepared, so each batch is a third of ``batch_rows`` and the rows held stay within it.
+    here and now) and then to the loader thread, which loads its files while this thread reads and
+    normalises the next batch: the warehouse's share of loading (most of it on PostgreSQL) runs beside
+    Python's share of reading. On PostgreSQL the loader deals a batch into ``settings.load_lanes`` lanes loaded
+    at once (see _lanes), each in the order its files were first seen. At most two batches are in
+    flight beside the one being prepared, so each batch is a third of ``batch_rows`` and the rows held
+    stay within it.
     """
 
     IN_FLIGHT = 2  # batches sent to be validated and loaded, not yet loaded
@@ -814,6 +826,9 @@ class _Batches:
         self.in_flight: deque[Future] = deque()
         self.stopping = threading.Event()  # set when the run stops: the loader takes no further file
         self.reporting = threading.Lock()  # outcomes come from this thread and from the loader
+        # PostgreSQL loads files in lanes at once (a backend each); SQLite has one writer at a time.
+        self.lanes = settings.load_lanes if engine.dialect.name == "postgresql" else 1
+        self.lane_pool = ThreadPoolExecutor(max_workers=max(self.lanes - 1, 1), thread_name_prefix="mashaghel-lane")
 
     def take_all(self, candidates: list[DroppedFile], sightings: dict[str, Sighting]) -> list[DroppedFile]:
         """Take every candidate this run can claim; returns those another live run holds."""
@@ -842,6 +857,7 @@ class _Batches:
         if self.loader is not None:
             self.loader.shutdown(wait=True)
             self.loader = None
+        self.lane_pool.shutdown(wait=True)
         if self.worker is not None:
             self.worker.close()
             self.worker = None
@@ -930,13 +946,29 @@ class _Batches:
             self.in_flight.popleft().result()
 
     def _load_batch(self, batch: list[PreparedFile], validate: Callable[[], dict[int, ValidationOutcome]]) -> None:
-        """(In the loader thread.) Wait for a batch's verdicts, then load its files one by one, in order."""
+        """(In the loader thread.) Wait for a batch's verdicts, then load its files in the loading lanes."""
+        began = time.monotonic()
         try:
-            began = time.monotonic()
             validated = validate()
-            share = (time.monotonic() - began) / max(len(batch), 1)
-            while batch and not self.stopping.is_set():
-                prepared = batch.pop(0)
+        except BaseException:
+            self._release(batch)  # the files stay in the ingest folder
+            raise
+        share = (time.monotonic() - began) / max(len(batch), 1)
+        lanes = [lane for lane in _lanes(batch, self.lanes) if lane]
+        others = [self.lane_pool.submit(self._load_lane, lane, validated, share) for lane in lanes[1:]]
+        try:
+            if lanes:
+                self._load_lane(lanes[0], validated, share)
+        finally:
+            wait(others)
+        for other in others:
+            other.result()
+
+    def _load_lane(self, lane: list[PreparedFile], validated: dict[int, ValidationOutcome], share: float) -> None:
+        """Load a lane's files one by one, in the order first seen, each in its own transaction."""
+        try:
+            while lane and not self.stopping.is_set():
+                prepared = lane.pop(0)
                 began = time.monotonic()
                 try:
                     outcome = self._guarded(
@@ -951,7 +983,7 @@ class _Batches:
                     spent = self.spent.pop(prepared.dropped.relative_path, 0.0)
                     self._done(outcome, spent + share + time.monotonic() - began)
         finally:
-            self._release(batch)  # validation failed or the run stopped: the files stay in the ingest folder
+            self._release(lane)  # the run stopped: the files stay in the ingest folder
 
     def _release(self, batch: list[PreparedFile]) -> None:
         for prepared in batch:

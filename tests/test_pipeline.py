@@ -209,9 +209,11 @@ def test_two_batches_and_a_rerun_give_exactly_the_true_answers(settings, batch_r
     assert warehouse_views(settings.warehouse) == before
 
 
-def test_files_load_beside_the_reading_of_the_next_ones_and_commit_in_the_order_first_seen(settings, monkeypatch):
-    """A batch loads in the loader thread while this thread reads and normalises the next one; the files
-    still commit one by one, in the order they were first seen, and the answers are the true ones."""
+def test_files_load_beside_the_reading_of_the_next_ones_each_lane_in_the_order_first_seen(settings, monkeypatch):
+    """A batch loads in the loader thread while this thread reads and normalises the next one, on
+    PostgreSQL in two lanes at once; each lane commits its files one by one in the order they were
+    first seen (a file's copies share a lane: tests above find them duplicates), and the answers are
+    the true ones."""
     settings = dataclasses.replace(settings, batch_rows=300, validate_in_worker=False)
     plan = build_plan()
     plan.write_batch(settings.ingest_root, 1)
@@ -224,7 +226,7 @@ def test_files_load_beside_the_reading_of_the_next_ones_and_commit_in_the_order_
 
     def loading(engine, settings, prepared, *args, **kwargs):
         events.append(("load", threading.current_thread().name, prepared.dropped.relative_path))
-        time.sleep(0.02)  # the warehouse's share of a load, during which the other thread reads on
+        time.sleep(0.02)  # the warehouse's share of a load, during which the other threads go on
         outcome = load_prepared(engine, settings, prepared, *args, **kwargs)
         events.append(("loaded", threading.current_thread().name, prepared.dropped.relative_path))
         return outcome
@@ -234,7 +236,9 @@ def test_files_load_beside_the_reading_of_the_next_ones_and_commit_in_the_order_
     run(settings)
 
     assert {thread for step, thread, _ in events if step == "read"} == {threading.main_thread().name}
-    assert threading.main_thread().name not in {thread for step, thread, _ in events if step != "read"}
+    lanes = {thread for step, thread, _ in events if step == "load"}
+    assert threading.main_thread().name not in lanes
+    assert len(lanes) == (2 if settings.warehouse.startswith("postgresql") else 1), lanes
     loading_now, read_meanwhile = set(), 0
     for step, _, relative in events:
         if step == "load":
@@ -244,10 +248,23 @@ def test_files_load_beside_the_reading_of_the_next_ones_and_commit_in_the_order_
         elif loading_now:
             read_meanwhile += 1
     assert read_meanwhile > 0, events
-    committed = query(settings.warehouse, "SELECT seen_seq FROM ingest_file WHERE rows_loaded > 0 ORDER BY file_id")
+    lane_of = {relative: thread for step, thread, relative in events if step == "load"}
+    committed = query(
+        settings.warehouse, "SELECT relative_path, seen_seq FROM ingest_file WHERE rows_loaded > 0 ORDER BY file_id"
+    )
     assert len(committed) > 10
-    assert [row["seen_seq"] for row in committed] == sorted(row["seen_seq"] for row in committed)
+    for lane in lanes:
+        order = [row["seen_seq"] for row in committed if lane_of[row["relative_path"]] == lane]
+        assert order == sorted(order), lane
     assert_matches_truth(settings, plan.truth(after_batch=1))
+
+
+def test_load_lanes_come_from_the_environment_and_are_at_least_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("MASHAGHEL_LOAD_LANES", "3")
+    assert Settings.resolve(warehouse=f"sqlite:///{tmp_path / 'w.sqlite'}").load_lanes == 3
+    monkeypatch.setenv("MASHAGHEL_LOAD_LANES", "0")
+    with pytest.raises(ValueError, match="MASHAGHEL_LOAD_LANES must be at least 1"):
+        Settings.resolve(warehouse=f"sqlite:///{tmp_path / 'w.sqlite'}")
 
 
 def test_a_failed_validation_in_the_worker_stops_the_run_and_loses_no_file(settings, monkeypatch):
