@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -430,6 +429,21 @@ def _score_passes(
     return scored_pairs, comparisons
 
 
+def _score_near_persons(
+    con: duckdb.DuckDBPyConnection,
+    near: str,
+    settings: dict,
+    frequencies: dict[str, pd.DataFrame],
+    passes: int,
+    threshold: float,
+) -> tuple[list[pd.DataFrame], int]:
+    """Table ``persons`` from the near rows (``near``: a DuckDB table expression), then its pairs
+    scored pass after pass (see _score_passes)."""
+    if _capped_persons(con, near) < 2:
+        return [], 0
+    return _score_passes(con, settings, frequencies, passes, threshold)
+
+
 def _score_refused(
     refused: pd.DataFrame,
     near: str | None,
@@ -496,14 +510,14 @@ def score_changes(
         try:
             if scores_persons:
                 con = models.connection(threads)
-                persons = _load_broad_persons(connection, con, ids_per_pass) if broad else _capped_persons(con, near)
-                if persons >= 2:
-                    settings = models.with_prior(model["persons_model"], models.person_prior(model, total))
-                    passes_scored = partial(_score_passes, con, settings, person_tf, passes, threshold)
-                    if broad:  # DuckDB has the memory to itself: closed before the refused rows are linked
-                        scored_pairs, comparisons = passes_scored()
-                    else:  # Splink scores the persons in one DuckDB while the refused rows are linked in another
-                        person_scoring = _BACKGROUND.submit(passes_scored)
+                settings = models.with_prior(model["persons_model"], models.person_prior(model, total))
+                if not broad:  # one DuckDB reads and scores the persons while the refused rows are linked in another
+                    person_scoring = _BACKGROUND.submit(
+                        _score_near_persons, con, near, settings, person_tf, passes, threshold
+                    )
+                elif _load_broad_persons(connection, con, ids_per_pass) >= 2:
+                    # DuckDB has the memory to itself: closed before the refused rows are linked
+                    scored_pairs, comparisons = _score_passes(con, settings, person_tf, passes, threshold)
             if person_scoring is None and con is not None:
                 con.close()
                 con = None
