@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from etl import reasons as rc
 from etl.contract import contract, enum_lookup
 from etl.distinct import map_distinct
+from etl.load import missing_as_none
 from etl.spreadsheet import neutralise
 
 SUMMARY_LABELS = {
@@ -188,7 +189,7 @@ def _summary(engine: Engine, province: str) -> pd.DataFrame:
 
 def _cells(frame: pd.DataFrame) -> Iterator[list]:
     yield [neutralise(str(column)) for column in frame.columns]
-    for values in frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None):
+    for values in missing_as_none(frame).itertuples(index=False, name=None):
         yield [neutralise(value) if isinstance(value, str) else _plain(value) for value in values]
 
 

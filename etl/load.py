@@ -147,9 +147,15 @@ def insert_manifest(connection: Connection, manifest: dict) -> int:
     return int(connection.execute(statement, manifest).scalar_one())
 
 
+def missing_as_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as Python objects with every missing value (NaN, NA, NaT) as None, which drivers and
+    DuckDB read as NULL."""
+    return frame.astype(object).where(frame.notna(), None)
+
+
 def _tuples(frame: pd.DataFrame) -> list[tuple]:
     """Rows as tuples of plain Python values, missing values as None (built column by column: a
-    third of the time of ``astype(object).where(...).itertuples()``)."""
+    third of the time of ``missing_as_none(frame).itertuples()``)."""
     columns = []
     for name in frame.columns:
         column = frame[name]

@@ -29,7 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from etl.load import insert_frame, rejected_rows_of_file
+from etl.load import insert_frame, missing_as_none, rejected_rows_of_file
 from etl.receipts import write_rejected_csv
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ def _replace(connection: Connection, table: str, frame: pd.DataFrame, columns: t
     connection.exec_driver_sql(f"DELETE FROM {table}")
     if frame.empty:
         return
-    rows = frame[list(columns)].astype(object).where(frame[list(columns)].notna(), None)
+    rows = missing_as_none(frame[list(columns)])
     connection.execute(
         sa.text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
         [{key: _plain(value) for key, value in row.items()} for row in rows.to_dict("records")],

@@ -38,7 +38,7 @@ import duckdb
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from etl.load import insert_frame
+from etl.load import insert_frame, missing_as_none
 from etl.matching import model as models
 from etl.matching import prepare
 from etl.matching.inputs import copy_csv, identity_chunks, query_chunks, query_frame, refused_rows
@@ -204,7 +204,7 @@ def staged_rows(connection: Connection, sql: str, columns: list[str], chunk_rows
             files = []
             for number, chunk in enumerate(query_chunks(connection, sql, chunk_rows)):
                 files.append(Path(folder) / f"rows-{number}.parquet")
-                scratch.register("chunk", chunk.astype(object).where(chunk.notna(), None))
+                scratch.register("chunk", missing_as_none(chunk))
                 scratch.execute(f"COPY (SELECT {casts} FROM chunk) TO {_literal(files[-1])} (FORMAT parquet)")
                 scratch.unregister("chunk")
             if not files:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from etl import reasons
 from etl.contract import SOURCES, contract
+from etl.load import missing_as_none
 from etl.persian import normalise_text
 
 # One row per national ID and distinct identity (names and birth date) on its registrations, the
@@ -99,7 +100,7 @@ def query_frame(connection: Connection, sql: str, **params: object) -> pd.DataFr
     if connection.dialect.name == "postgresql" and not params:
         with tempfile.TemporaryFile() as buffer:
             copy_csv(connection, sql, buffer)
-            return _text_frame(pd.read_csv(buffer, **CSV_OPTIONS))
+            return missing_as_none(pd.read_csv(buffer, **CSV_OPTIONS))
     result = connection.execute(sa.text(sql), params)
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
@@ -111,7 +112,7 @@ def query_chunks(connection: Connection, sql: str, rows: int) -> Iterator[pd.Dat
             copy_csv(connection, sql, buffer)
             with pd.read_csv(buffer, chunksize=rows, **CSV_OPTIONS) as reader:
                 for chunk in reader:
-                    yield _text_frame(chunk)
+                    yield missing_as_none(chunk)
         return
     result = connection.execute(sa.text(sql))
     columns = list(result.keys())
@@ -130,10 +131,6 @@ def copy_csv(connection: Connection, sql: str, target: BinaryIO) -> None:
         for block in copy:
             target.write(block)
     target.seek(0)
-
-
-def _text_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.astype(object).where(frame.notna(), None)
 
 
 def _identity_sql(connection: Connection, only: str) -> str:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from etl.dates import parse_date
 from etl.distinct import map_distinct
+from etl.load import missing_as_none
 from etl.normalise import clean_mobile
 from etl.persian import name_key, to_ascii_digits
 
@@ -180,13 +181,13 @@ def with_blocking_keys(keys: pd.DataFrame, blocks: dict[str, str]) -> pd.DataFra
         frame = con.execute(f"WITH keyed AS (SELECT {casts} FROM keys_view) SELECT *, {derived} FROM keyed").df()
     finally:
         con.close()
-    return frame.astype(object).where(frame.notna(), None)
+    return missing_as_none(frame)
 
 
 def load_blocked(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame, columns: list[str]) -> str:
     """Copy a frame whose blocking keys are already capped into DuckDB table ``name`` (text columns,
     the :data:`INTEGER_COLUMNS` as integers); returns ``name``."""
-    con.register(f"{name}_rows", frame.astype(object).where(frame.notna(), None))
+    con.register(f"{name}_rows", missing_as_none(frame))
     con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {typed(columns)} FROM {name}_rows ORDER BY unique_id")
     con.unregister(f"{name}_rows")
     return name
