@@ -1,9 +1,11 @@
 """Seconds spent per pipeline stage in this process, for the benchmark and the run summary.
 
 ``with stage("read"):`` adds the block's wall time to the stage; ``totals()``
-returns the sums. Costs two clock reads per block, so it stays on always.
-Files load in a thread of their own while the next are read and normalised, so
-the stages of an ingest overlap: their sum can exceed the run's wall time.
+returns the sums. A stage's seconds are the wall time during which at least one
+of its blocks ran: files loading in two lanes at once count once. Files load in
+threads of their own while the next are read and normalised, so the stages of an
+ingest overlap and their sum can exceed the run's wall time. Costs two clock
+reads per block, so it stays on always.
 ``peaks()`` gives the process's peak resident memory as it stood after each
 stage last ran: the stage where it jumps is the one that needed the memory.
 """
@@ -22,19 +24,26 @@ STAGES = ("read", "normalise", "validate", "load", "resolve", "match", "publish"
 _seconds: defaultdict[str, float] = defaultdict(float)
 _peak_mb: dict[str, float] = {}
 _worker_peak_mb: list[float] = [0.0]
-_adding = threading.Lock()  # stages are timed in the loader thread too
+_running: defaultdict[str, int] = defaultdict(int)  # blocks of each stage running now, in any thread
+_since: dict[str, float] = {}  # when the stage's running blocks began
+_adding = threading.Lock()  # stages are timed in the loader threads too
 
 
 @contextmanager
 def stage(name: str) -> Iterator[None]:
-    """Time the block as part of stage ``name``."""
-    started = time.perf_counter()
+    """Time the block as part of stage ``name`` (blocks running at once count once)."""
+    with _adding:
+        if not _running[name]:
+            _since[name] = time.perf_counter()
+        _running[name] += 1
     try:
         yield
     finally:
-        spent, peak = time.perf_counter() - started, peak_rss_mb()
+        peak = peak_rss_mb()
         with _adding:
-            _seconds[name] += spent
+            _running[name] -= 1
+            if not _running[name]:
+                _seconds[name] += time.perf_counter() - _since.pop(name)
             _peak_mb[name] = peak
 
 
@@ -88,4 +97,6 @@ def reset() -> None:
     """Start counting from zero."""
     _seconds.clear()
     _peak_mb.clear()
+    _running.clear()
+    _since.clear()
     _worker_peak_mb[0] = 0.0
