@@ -800,10 +800,10 @@ class _Batches:
     A full batch goes to be validated (to the suite worker, with ``settings.validate_in_worker``, else
     here and now) and then to the loader thread, which loads its files while this thread reads and
     normalises the next batch: the warehouse's share of loading (most of it on PostgreSQL) runs beside
-    Python's share of reading. On PostgreSQL the loader deals a batch into ``settings.load_lanes`` lanes loaded
-    at once (see _lanes), each in the order its files were first seen. At most two batches are in
-    flight beside the one being prepared, so each batch is a third of ``batch_rows`` and the rows held
-    stay within it.
+    Python's share of reading. On PostgreSQL the loader deals a batch into ``settings.load_lanes``
+    lanes loaded at once (see _lanes), each in the order its files were first seen. At most two
+    batches are in flight beside the one being prepared, so each batch is a third of ``batch_rows``
+    and the rows held stay within it.
     """
 
     IN_FLIGHT = 2  # batches sent to be validated and loaded, not yet loaded
@@ -897,9 +897,9 @@ class _Batches:
                 self._flush(last=False)
 
     def _flush(self, last: bool = True) -> None:
-        """Send the waiting files to be validated (each source's together) and then loaded in the order
-        they were first seen, each in its own transaction (so files commit in the order a run of one
-        file at a time would); ``last`` also waits until every file sent is loaded.
+        """Send the waiting files to be validated (each source's together) and then loaded, each in its
+        own transaction, each lane in the order first seen (one lane: the order a run of one file at a
+        time would commit them); ``last`` also waits until every file sent is loaded.
 
         Raises what stopped the loading of a batch sent before (a failed validation, a warehouse gone).
         """
