@@ -893,7 +893,9 @@ class _Batches:
             self.waiting.setdefault(prepared.source.name, []).append(prepared)
             self.spent[prepared.dropped.relative_path] = time.monotonic() - began
             # One budget for the rows held, whatever their source: it bounds the run's memory.
-            if sum(p.rows for waiting in self.waiting.values() for p in waiting) >= self.settings.batch_rows // 3:
+            # A batch is being read while at most IN_FLIGHT more are validated and loaded.
+            limit = self.settings.batch_rows // (self.IN_FLIGHT + 1)
+            if sum(p.rows for waiting in self.waiting.values() for p in waiting) >= limit:
                 self._flush(last=False)
 
     def _flush(self, last: bool = True) -> None:
@@ -953,12 +955,11 @@ class _Batches:
         except BaseException:
             self._release(batch)  # the files stay in the ingest folder
             raise
-        share = (time.monotonic() - began) / max(len(batch), 1)
+        share = (time.monotonic() - began) / len(batch)
         lanes = [lane for lane in _lanes(batch, self.lanes) if lane]
         others = [self.lane_pool.submit(self._load_lane, lane, validated, share) for lane in lanes[1:]]
         try:
-            if lanes:
-                self._load_lane(lanes[0], validated, share)
+            self._load_lane(lanes[0], validated, share)  # a batch sent has at least one file
         finally:
             wait(others)
         for other in others:
