@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 
-from etl.load import FEW_ROWS, _tuples, insert_frame
+from etl.load import FEW_ROWS, _tuples, insert_frame, missing_as_none
 from etl.warehouse import create_warehouse_engine
 
 TRICKY = pd.DataFrame(
@@ -40,7 +40,7 @@ def _round_trip(url: str, frame: pd.DataFrame) -> list[tuple]:
 
 def _plain(frame: pd.DataFrame) -> list[tuple]:
     """The rows as pandas itself turns them into Python values, missing as None."""
-    return list(frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None))
+    return list(missing_as_none(frame).itertuples(index=False, name=None))
 
 
 def _as_sent(frame: pd.DataFrame) -> list[tuple]:
