@@ -1,9 +1,19 @@
 import datetime as dt
 
+import jdatetime
+import numpy as np
 import pandas as pd
 import pytest
 
-from etl.dates import jalali_year_month, parse_date, parse_date_series, tehran_today
+from etl.dates import (
+    jalali_parts,
+    jalali_text,
+    jalali_year_month,
+    parse_date,
+    parse_date_series,
+    parse_dates,
+    tehran_today,
+)
 
 
 @pytest.mark.parametrize(
@@ -79,3 +89,51 @@ def test_the_day_in_tehran_is_three_and_a_half_hours_ahead():
     late_evening_utc = dt.datetime(2024, 3, 19, 21, 0, tzinfo=dt.UTC)
     assert tehran_today(late_evening_utc) == dt.date(2024, 3, 20)
     assert tehran_today(dt.datetime(2024, 3, 19, 20, 0, tzinfo=dt.UTC)) == dt.date(2024, 3, 19)
+
+
+def test_every_jalali_day_of_the_contract_years_is_the_day_jdatetime_gives():
+    """Every day of the Jalali years 1300-1499 (and the 30th of every Esfand, a 31st of every month
+    7-12, a 32nd of every month) against jdatetime, in both directions."""
+    texts, expected = [], []
+    for year in range(1300, 1500):
+        for month in range(1, 13):
+            for day in range(1, 33):
+                texts.append(f"{year}/{month:02d}/{day}")
+                try:
+                    expected.append(jdatetime.date(year, month, day).togregorian())
+                except ValueError:
+                    expected.append(None)
+    days = parse_dates(pd.Series(texts, dtype=object))
+    got = [None if np.isnat(d) else d.item() for d in days]
+    wrong = [(t, g, e) for t, g, e in zip(texts, got, expected, strict=True) if g != e]
+    assert not wrong, wrong[:5]
+    assert sum(e is not None for e in expected) == 200 * 365 + 49  # 49 leap years
+
+    gregorian = np.arange(np.datetime64("1900-01-01"), np.datetime64("2101-01-01"))
+    year, month, day = jalali_parts(gregorian)
+    truth = [jdatetime.date.fromgregorian(date=d.item()) for d in gregorian[::7]]
+    assert list(zip(year[::7], month[::7], day[::7], strict=True)) == [(j.year, j.month, j.day) for j in truth]
+    assert set(jalali_text(gregorian[:3])) == {"1278-10-11", "1278-10-12", "1278-10-13"}
+
+
+def test_gregorian_days_exist_only_in_their_months():
+    texts = ["2024-02-29", "2023-02-29", "2100-02-29", "2000-02-29", "1900-02-29", "2023-04-31", "2023-12-31"]
+    assert [parse_date(t) for t in texts] == [
+        dt.date(2024, 2, 29),
+        None,
+        None,
+        dt.date(2000, 2, 29),
+        None,
+        None,
+        dt.date(2023, 12, 31),
+    ]
+
+
+def test_dates_outside_the_table_have_no_jalali_parts():
+    assert [part.tolist() for part in jalali_parts(np.array(["1800-01-01", "NaT"], dtype="datetime64[D]"))] == [
+        [0, 0],
+        [0, 0],
+        [0, 0],
+    ]
+    with pytest.raises(ValueError, match="outside"):
+        jalali_year_month(dt.date(1700, 1, 1))

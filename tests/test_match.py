@@ -3,6 +3,7 @@ refused rows, the cluster guard, cost growth, and input read from a real warehou
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 import pandas as pd
@@ -140,6 +141,35 @@ def test_persian_spelling_variants_are_one_name():
     assert name_key("رضائی") == name_key("رضائي") == name_key("رضایی")
     assert name_key("آزاده") == name_key("ازاده")
     assert name_key("علی") != name_key("علیرضا")
+
+
+def test_birth_dates_are_keyed_as_the_contract_reads_them():
+    """A refused row keeps its date as sent: a Jalali year with dashes is still Jalali, and the
+    warehouse's ISO dates, date objects and a time after the day give the same keys."""
+    sent = pd.DataFrame(
+        {
+            "refused_id": ["a", "b", "c", "d", "e", "f"],
+            "national_id": ["123"] * 6,
+            "first_name": ["علی"] * 6,
+            "last_name": ["احمدی"] * 6,
+            "birth_date": ["1365-05-12", "1365/5/12", "1986-08-03", "1986-08-03 00:00:00", "۱۳۶۵/۰۵/۱۲", "1365/12/30"],
+        }
+    )
+    keys = prepare.refused_keys(sent)
+    assert keys["birth_date"].tolist() == ["1986-08-03"] * 5 + [None]  # 1365 is not a leap year
+    assert keys["birth_jalali"].tolist() == ["1365-05-12"] * 5 + [None]
+    persons = pd.DataFrame(
+        {
+            "national_id": ["0012345679"],
+            "first_name": ["علی"],
+            "last_name": ["احمدی"],
+            "birth_date": [dt.date(1986, 8, 3)],
+        }
+    )
+    assert prepare.persons_keys(persons)[["birth_date", "birth_jalali"]].iloc[0].tolist() == [
+        "1986-08-03",
+        "1365-05-12",
+    ]
 
 
 def test_persian_variants_of_one_person_are_paired(crowd):

@@ -17,11 +17,10 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
-import jdatetime
 import numpy as np
 import pandas as pd
 
-from etl.dates import parse_date
+from etl.dates import jalali_text, parse_dates
 from etl.distinct import map_distinct
 from etl.load import missing_as_none
 from etl.normalise import clean_mobile
@@ -82,25 +81,14 @@ def _given(keys: np.ndarray) -> np.ndarray:
     return np.array(["1" if k in known else None for k in keys], dtype=object)
 
 
-def _iso_date(value: object) -> str | None:
-    """ISO text of a date, a datetime, ISO text, or any date text the contract accepts."""
+def _date_text(value: object) -> str:
+    """A date or datetime as ISO text; ISO text without what follows its day; other text as it is."""
     if isinstance(value, dt.datetime):
         return value.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
     text = str(value).strip()
-    if _ISO.fullmatch(text[:10]):
-        try:
-            return dt.date.fromisoformat(text[:10]).isoformat()
-        except ValueError:
-            return None
-    day = parse_date(text)
-    return day.isoformat() if day else None
-
-
-def _jalali(iso: str) -> str:
-    j = jdatetime.date.fromgregorian(date=dt.date.fromisoformat(iso))
-    return f"{j.year:04d}-{j.month:02d}-{j.day:02d}"
+    return text[:10] if _ISO.fullmatch(text[:10]) else text
 
 
 def _mobile(value: object) -> str | None:
@@ -114,7 +102,8 @@ def _digits(value: object) -> str | None:
 
 def key_frame(frame: pd.DataFrame, ids: pd.Series | np.ndarray, *, ids_as_sent: bool) -> pd.DataFrame:
     """The comparison keys of :data:`KEY_COLUMNS`; ``ids_as_sent``: the ID may be invalid."""
-    birth = _distinct(_values(frame, "birth_date"), _iso_date)
+    birth_days = parse_dates(pd.Series(_distinct(_values(frame, "birth_date"), _date_text), dtype=object))
+    birth = np.where(np.isnat(birth_days), None, np.datetime_as_string(birth_days, unit="D")).astype(object)
     national_id = _values(frame, "national_id")
     if ids_as_sent:
         digits = _distinct(national_id, _digits)
@@ -133,7 +122,7 @@ def key_frame(frame: pd.DataFrame, ids: pd.Series | np.ndarray, *, ids_as_sent: 
         "father_key": father,
         "father_given": _given(father),
         "birth_date": birth,
-        "birth_jalali": _distinct(birth, _jalali),
+        "birth_jalali": jalali_text(birth_days),
         "mobile": _distinct(_values(frame, "mobile"), _mobile),
         "county_key": _distinct(_values(frame, "county"), name_key),
         "id_digits": digits,
