@@ -26,11 +26,15 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
 def rules_fingerprint(match_threshold: float | None, match_max_cluster: int | None) -> str:
-    """What people, flags and matches are computed by: the person SQL, the matching model files and settings.
+    """What people, flags and matches are computed by: the person SQL, the matching model files, the
+    version of the matching keys and the settings.
 
     A publish under other rules than the last one recomputes everyone.
     """
+    from etl.matching.prepare import KEYS_VERSION
+
     digest = hashlib.sha256(PERSON_SQL.read_bytes())
+    digest.update(f"keys {KEYS_VERSION}".encode())
     for path in sorted(MODELS_DIR.iterdir()):
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -64,6 +68,8 @@ def resolve_people(engine: Engine, pseudonym_key: bytes, everyone: bool = False)
                 " SELECT national_id FROM person UNION SELECT national_id FROM registration"
                 " UNION SELECT national_id FROM loan UNION SELECT national_id FROM training_enrollment"
             )
+            # The refused rows are keyed again too (keyed once otherwise), and then linked against everyone.
+            connection.exec_driver_sql("DELETE FROM match_refused")
         recomputed = _resolving(connection)
         if recomputed:
             # Most persons recomputed (a national first run, new rules): their indexes are built afterwards.

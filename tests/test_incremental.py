@@ -48,9 +48,15 @@ def test_nothing_new_publishes_nothing_and_other_rules_recompute_everyone(tmp_pa
     assert publishes(settings)[-1]["persons_recomputed"] == 0
     assert (roots.outbox / "national" / "rpt_monthly_loans.csv").is_file()
 
+    keyed_sql = "SELECT unique_id, birth_date, bk_last_birth FROM match_refused ORDER BY unique_id"
+    keyed = query(settings.warehouse, keyed_sql)
+    assert keyed  # the sample has rows refused only for their national ID
+    with create_warehouse_engine(settings.warehouse).begin() as connection:  # keys of an older version
+        connection.execute(sa.text("UPDATE match_refused SET birth_date = NULL, bk_last_birth = NULL"))
     stricter = dataclasses.replace(settings, match_threshold=0.99)  # other rules: everyone again
     assert not run(stricter).published.skipped
     assert publishes(settings)[-1]["persons_recomputed"] == first["persons"]
+    assert query(settings.warehouse, keyed_sql) == keyed  # the refused rows were keyed again
     assert run(stricter).published.skipped
     assert not run(settings).published.skipped  # and back
     assert publishes(settings)[-1]["persons_recomputed"] == first["persons"]
