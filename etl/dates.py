@@ -15,6 +15,7 @@ jdatetime, once per process, and so do the leap years (a year of 366 days).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 
 import jdatetime
@@ -23,8 +24,8 @@ import pandas as pd
 
 from etl.persian import to_ascii_digits
 
-_DATE = r"([0-9]{4})([/.\-])([0-9]{1,2})\2([0-9]{1,2})"
-_TIME_SUFFIX = r"\s+[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:\s*[AaPp][Mm])?$"
+_DATE = re.compile(r"([0-9]{4})([/.\-])([0-9]{1,2})\2([0-9]{1,2})")
+_TIME_SUFFIX = re.compile(r"\s+[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(\s*[AaPp][Mm])?$")
 JALALI_YEARS = (1300, 1499)
 GREGORIAN_YEARS = (1900, 2100)
 # The first Jalali year in the table of year starts, and one past the last (the Gregorian years
@@ -76,27 +77,26 @@ def parse_dates(values: pd.Series) -> np.ndarray:
 
     Accepts ``YYYY/MM/DD``, ``YYYY-MM-DD`` and ``YYYY.MM.DD`` with one separator throughout,
     one-digit month and day, Persian digits, and a time after a space. Each distinct value is
-    parsed once.
+    split once (and once per process for common ones); the calendars are converted on arrays.
     """
     codes, distinct = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
     days = np.full(len(distinct) + 1, _NOT_A_DAY)  # the last stays NaT: missing values (code -1)
     if len(distinct):
-        text = pd.Series(np.asarray(distinct, dtype=object), dtype=object).map(_plain_text)
-        parts = text.str.replace(_TIME_SUFFIX, "", regex=True).str.extract(f"^{_DATE}\\Z")
-        found = parts[0].notna().to_numpy()
-        year, month, day = (
-            pd.to_numeric(parts[i], errors="coerce").fillna(0).to_numpy(dtype=np.int64) for i in (0, 2, 3)
-        )
+        parts = np.array([_date_parts(v) if isinstance(v, str) else (0, 0, 0) for v in distinct], dtype=np.int64)
+        year, month, day = parts[:, 0], parts[:, 1], parts[:, 2]
         jalali = (year >= JALALI_YEARS[0]) & (year <= JALALI_YEARS[1])
         number = np.where(jalali, _jalali_days(year, month, day), _gregorian_days(year, month, day))
-        valid = found & (number > -1 << 40)
+        valid = number > -1 << 40
         days[:-1] = np.where(valid, number, 0).astype("datetime64[D]")
         days[:-1][~valid] = _NOT_A_DAY
     return days[codes]
 
 
-def _plain_text(value: object) -> str | None:
-    return to_ascii_digits(value).strip() if isinstance(value, str) else None
+@lru_cache(maxsize=1 << 16)
+def _date_parts(text: str) -> tuple[int, int, int]:
+    """(year, month, day) as written, or (0, 0, 0) when the text does not have the shape of a date."""
+    match = _DATE.fullmatch(_TIME_SUFFIX.sub("", to_ascii_digits(text).strip()))
+    return (int(match[1]), int(match[3]), int(match[4])) if match else (0, 0, 0)
 
 
 def jalali_parts(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -151,8 +151,8 @@ def parse_date_series(values: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "date": pd.array(iso, dtype="string"),
-            "jalali_year": pd.array(np.where(missing, None, year), dtype="Int64"),
-            "jalali_month": pd.array(np.where(missing, None, month), dtype="Int64"),
+            "jalali_year": pd.arrays.IntegerArray(year, missing),
+            "jalali_month": pd.arrays.IntegerArray(month, missing),
         },
         index=values.index,
     )
