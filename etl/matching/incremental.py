@@ -50,8 +50,10 @@ BROAD_SHARE = 0.25  # beyond this share of identity rows recomputed, every key r
 # PostgreSQL's hash_mem (docs/decisions.md), where a subquery too big would be scanned once per row.
 NEAR_MAX_IDS = 1_000_000
 OTHER_PASS = 1_000_000_000  # the pass number of a row that was not recomputed: after every pass
-# The key table is analysed again when more than this share of its rows was replaced (PostgreSQL's
-# autovacuum analyses it beyond 10% too); a daily increment's few rows leave its statistics as they were.
+# The key tables (and the recomputed rows' keys) are analysed again when more than this share of their
+# rows was replaced (PostgreSQL's autovacuum analyses beyond 10% too); a daily increment's few rows leave
+# the statistics as they were, and its 0.3 s of ANALYZE are saved (the planner sizes an unanalysed
+# temporary table by its pages, which is enough for the hashed subqueries that read it).
 ANALYSE_SHARE = 0.1
 # Where an increment's persons are scored (DuckDB, which releases the GIL) while this thread links the refused rows.
 _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-persons")
@@ -123,28 +125,22 @@ def refresh_keys(connection: Connection, chunk_rows: int, changed_ids: int) -> i
     built again after the rows are written rather than maintained row by row."""
     chosen = "national_id IN (SELECT national_id FROM match_changed)"
     before = _count(connection, "SELECT COUNT(*) FROM match_identity")
+    # The recomputed rows' blocking keys, read by every neighbourhood query that follows.
+    blocks = [*prepare.PERSON_BLOCKS, *ID_BLOCKS]
+    columns = ", ".join(f"{key} TEXT" for key in blocks)
+    _temporary(connection, "match_changed_rows", f"national_id VARCHAR(10) NOT NULL, {columns}")
     replaced = 0
     with indexes_built_after(connection, "match_identity") if rewrites_most(changed_ids, before) else nullcontext():
         deleted = connection.exec_driver_sql(f"DELETE FROM match_identity WHERE {chosen}").rowcount
         for identity in identity_chunks(connection, only=chosen, rows=chunk_rows):
             keys = prepare.with_blocking_keys(prepare.persons_keys(identity), {**prepare.PERSON_BLOCKS, **ID_BLOCKS})
             insert_frame(connection, "match_identity", keys[IDENTITY_COLUMNS])
+            insert_frame(connection, "match_changed_rows", keys[["national_id", *blocks]])
             replaced += len(keys)
     total = before - deleted + replaced
     if replaced > ANALYSE_SHARE * total:
         _analyse(connection, "match_identity")
-    # The recomputed rows' blocking keys, read by every neighbourhood query that follows.
-    blocks = ", ".join(f"i.{key}" for key in [*prepare.PERSON_BLOCKS, *ID_BLOCKS])
-    _temporary(
-        connection,
-        "match_changed_rows",
-        "national_id VARCHAR(10) NOT NULL, " + ", ".join(f"{key} TEXT" for key in [*prepare.PERSON_BLOCKS, *ID_BLOCKS]),
-    )
-    connection.exec_driver_sql(
-        f"INSERT INTO match_changed_rows SELECT i.national_id, {blocks} FROM match_identity i"
-        " JOIN match_changed c ON c.national_id = i.national_id"
-    )
-    _analyse(connection, "match_changed_rows")
+        _analyse(connection, "match_changed_rows")
     refused = refused_rows(
         connection,
         only=(
@@ -161,7 +157,8 @@ def refresh_keys(connection: Connection, chunk_rows: int, changed_ids: int) -> i
         )
         insert_frame(connection, "match_refused", keys[REFUSED_COLUMNS])
         insert_frame(connection, "match_refused_new", keys[["unique_id"]])
-    _analyse(connection, "match_refused")
+        if len(keys) > ANALYSE_SHARE * _count(connection, "SELECT COUNT(*) FROM match_refused"):
+            _analyse(connection, "match_refused")
     return total
 
 
