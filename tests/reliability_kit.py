@@ -66,6 +66,12 @@ VOLATILE_EVERYWHERE = {"match_run_id", "publish_run_id"}  # ids of entries in a 
 # Logs with an entry per run (an interrupted run may have added one): only the latest entry is compared.
 RUN_LOGS = {"match_run": "match_run_id", "publish_run": "publish_run_id"}
 RECORD_TABLES = ("registration", "loan", "training_enrollment", "rejected_row", "rejected_row_reason")
+# The keys of the record tables whose rows a later file replaces; refused rows belong to their file.
+RECORD_KEYS = {
+    "registration": ("province_code", "application_key"),
+    "loan": ("bank_key", "loan_key"),
+    "training_enrollment": ("province_code", "enrollment_key"),
+}
 PER_FILE_POINTS = ("after_read", "before_commit", "after_commit", "after_receipt", "after_archive")
 
 
@@ -384,25 +390,52 @@ def build_reference(roots: Roots, drop: Iterable[str]) -> Reference:
         prefixes.append(record_state(roots)[1])
 
     started = time.monotonic()
-    report = run(roots.settings(load_lanes=1), progress=after_each)  # one order of commits: see kill_trials
+    # One lane: each file's records are read right after it commits, with nothing else committed since.
+    report = run(roots.settings(load_lanes=1), progress=after_each)
     assert not report.failures, report.failures
     return Reference(drop, snapshot(roots), order, prefixes, time.monotonic() - started)
 
 
+def records_left_by(reference: Reference, committed: frozenset[str]) -> dict[str, list[str]]:
+    """The records that the ``committed`` files leave, in whatever order they committed: the rows each
+    file wrote in the uninterrupted run (where it was the latest file when it committed), and of a key
+    only the row of the file seen last (the version rule, ``file_seq``)."""
+    kept: dict[str, dict[object, tuple[int, str]]] = {table: {} for table in RECORD_TABLES}
+    for index, path in enumerate(reference.order):
+        if path not in committed:
+            continue
+        for table in RECORD_TABLES:
+            for row in reference.prefixes[index + 1][table]:
+                values = json.loads(row)
+                if values["file_id"].rsplit("|", 1)[0] != path:
+                    continue
+                key = tuple(values[column] for column in RECORD_KEYS[table]) if table in RECORD_KEYS else row
+                seq = int(values.get("file_seq") or 0)
+                if key not in kept[table] or kept[table][key][0] < seq:
+                    kept[table][key] = (seq, row)
+    return {table: sorted(row for _, row in rows.values()) for table, rows in kept.items()}
+
+
 def check_after_kill(roots: Roots, reference: Reference) -> list[str]:
-    """What a killed run left: committed files are a prefix of the order, each whole; no file lost."""
+    """What a killed run left: every committed file whole, nothing of the others, no file lost.
+
+    Files load in lanes, each lane in the order first seen, so the committed files need not be the
+    first few of one order: what they leave is computed from the uninterrupted run's (records_left_by).
+    """
     problems = []
     paths, records = record_state(roots)
-    done = len(paths)
-    if paths != frozenset(reference.order[:done]):
-        problems.append(f"the manifest holds {sorted(paths)}, not the first {done} files {reference.order[:done]}")
-    elif records != reference.prefixes[done]:
-        table = next(t for t in RECORD_TABLES if records[t] != reference.prefixes[done][t])
-        problems.append(
-            f"after {done} committed files, {table} differs from the uninterrupted run's: a partial"
-            f" file is visible ({len(records[table])} rows, {len(reference.prefixes[done][table])}"
-            " expected)"
-        )
+    unknown = sorted(paths - frozenset(reference.order))
+    if unknown:
+        problems.append(f"the manifest holds files the uninterrupted run did not take: {unknown}")
+    else:
+        expected = records_left_by(reference, paths)
+        if records != expected:
+            table = next(t for t in RECORD_TABLES if records[t] != expected[t])
+            problems.append(
+                f"after {len(paths)} committed files, {table} differs from what those files wrote in the"
+                f" uninterrupted run: a partial file is visible ({len(records[table])} rows,"
+                f" {len(expected[table])} expected)"
+            )
     left = [p for p in roots.ingest.rglob("*") if p.is_file() or p.is_symlink()]
     archived = [p for p in roots.archive.rglob("*") if p.is_file() or p.is_symlink()]
     if len(left) + len(archived) != len(reference.drop):
@@ -490,11 +523,9 @@ def kill_trials(
     log: Callable[[str], None] | None = None,
 ) -> Tally:
     """Kill ``python -m etl run`` at least ``kills`` times, in chains of one to four kills per trial, then
-    let a last run finish each trial and compare it with the uninterrupted run.
-
-    The runs to be killed load in one lane, as the reference did: what a kill leaves is compared with
-    the reference's records after each file, which needs one order of commits. The run that finishes a
-    trial loads in the default lanes, so it also shows that the lanes' order changes nothing."""
+    let a last run finish each trial and compare it with the uninterrupted run (which loaded in one
+    lane: every run here loads in the default lanes, so the trials also show that the order in which
+    the lanes commit changes nothing)."""
     rng = random.Random(seed)
     tally = Tally()
     run_seconds = reference.seconds + 1.5  # the command line's start-up
@@ -506,7 +537,7 @@ def kill_trials(
             kills_here = []
             for _ in range(rng.randint(1, 4)):
                 fault, delay = _next_kill(rng, tally.kills, roots, run_seconds)
-                result = cli_run(roots, fault=fault, kill_after=delay, load_lanes="1")
+                result = cli_run(roots, fault=fault, kill_after=delay)
                 tally.runs += 1
                 what = fault or f"after {delay:.2f} s"
                 if log:
