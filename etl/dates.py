@@ -28,8 +28,8 @@ _DATE = re.compile(r"([0-9]{4})([/.\-])([0-9]{1,2})\2([0-9]{1,2})")
 _TIME_SUFFIX = re.compile(r"\s+[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(\s*[AaPp][Mm])?$")
 JALALI_YEARS = (1300, 1499)
 GREGORIAN_YEARS = (1900, 2100)
-# The first Jalali year in the table of year starts, and one past the last (the Gregorian years
-# above reach Jalali 1278-1479, the Jalali years 1499 and the start of 1500 is its end).
+# The Jalali years whose first days are tabled: the Gregorian years above fall within Jalali 1278-1479,
+# and the last Jalali year read, 1499, ends where 1500 begins.
 _TABLE_YEARS = (1270, 1501)
 _NOT_A_DAY = np.datetime64("NaT", "D")
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -103,9 +103,10 @@ def jalali_parts(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(Jalali year, month, day) of ``datetime64[D]`` days; 0, 0, 0 for NaT and for a day outside the
     Jalali years 1270-1500."""
     starts = _year_starts()
-    number = np.asarray(days, dtype="datetime64[D]").astype(np.int64)
+    days = np.asarray(days, dtype="datetime64[D]")
+    number = days.astype(np.int64)
     index = np.searchsorted(starts, number, side="right") - 1
-    known = ~np.isnat(np.asarray(days, dtype="datetime64[D]")) & (index >= 0) & (index < len(starts) - 1)
+    known = ~np.isnat(days) & (index >= 0) & (index < len(starts) - 1)
     index = np.where(known, index, 0)
     within = np.where(known, number - starts[index], 0)
     month = np.where(within < 186, within // 31 + 1, (within - 186) // 30 + 7)
