@@ -32,6 +32,7 @@ GREGORIAN_YEARS = (1900, 2100)
 # and the last Jalali year read, 1499, ends where 1500 begins.
 _TABLE_YEARS = (1270, 1501)
 _NOT_A_DAY = np.datetime64("NaT", "D")
+_NO_DAY = -1 << 40  # the day number of a date that does not exist (below every real one)
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
@@ -52,24 +53,24 @@ def _day_of_year(month: np.ndarray) -> np.ndarray:
 
 
 def _jalali_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of Jalali dates, or -1 << 40 where the date does not exist."""
+    """Days since 1970-01-01 of Jalali dates, or _NO_DAY where the date does not exist."""
     starts = _year_starts()
     inside = (year >= JALALI_YEARS[0]) & (year <= JALALI_YEARS[1]) & (month >= 1) & (month <= 12) & (day >= 1)
     index = np.clip(year - _TABLE_YEARS[0], 0, len(starts) - 2)
     year_length = starts[index + 1] - starts[index]
     month_length = np.where(month <= 6, 31, np.where(month <= 11, 30, year_length - 336))
     valid = inside & (day <= month_length)
-    return np.where(valid, starts[index] + _day_of_year(month) + day - 1, -1 << 40)
+    return np.where(valid, starts[index] + _day_of_year(month) + day - 1, _NO_DAY)
 
 
 def _gregorian_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of Gregorian dates, or -1 << 40 where the date does not exist."""
+    """Days since 1970-01-01 of Gregorian dates, or _NO_DAY where the date does not exist."""
     inside = (year >= GREGORIAN_YEARS[0]) & (year <= GREGORIAN_YEARS[1]) & (month >= 1) & (month <= 12)
     months = np.where(inside, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
     first = months.astype("datetime64[D]")
     following = (months + 1).astype("datetime64[D]")
     valid = inside & (day >= 1) & (day <= (following - first).astype(np.int64))
-    return np.where(valid, first.astype(np.int64) + day - 1, -1 << 40)
+    return np.where(valid, first.astype(np.int64) + day - 1, _NO_DAY)
 
 
 def parse_dates(values: pd.Series) -> np.ndarray:
@@ -86,7 +87,7 @@ def parse_dates(values: pd.Series) -> np.ndarray:
         year, month, day = parts[:, 0], parts[:, 1], parts[:, 2]
         jalali = (year >= JALALI_YEARS[0]) & (year <= JALALI_YEARS[1])
         number = np.where(jalali, _jalali_days(year, month, day), _gregorian_days(year, month, day))
-        valid = number > -1 << 40
+        valid = number != _NO_DAY
         days[:-1] = np.where(valid, number, 0).astype("datetime64[D]")
         days[:-1][~valid] = _NOT_A_DAY
     return days[codes]
@@ -113,6 +114,11 @@ def jalali_parts(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     day = within - _day_of_year(month) + 1
     year = index + _TABLE_YEARS[0]
     return tuple(np.where(known, part, 0).astype(np.int64) for part in (year, month, day))  # type: ignore[return-value]
+
+
+def iso_text(days: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD`` text of ``datetime64[D]`` days (None for NaT), as objects."""
+    return np.where(np.isnat(days), None, np.datetime_as_string(days, unit="D")).astype(object)
 
 
 def jalali_text(days: np.ndarray) -> np.ndarray:
@@ -148,10 +154,9 @@ def parse_date_series(values: pd.Series) -> pd.DataFrame:
     days = parse_dates(values)
     missing = np.isnat(days)
     year, month, _ = jalali_parts(days)
-    iso = np.where(missing, None, np.datetime_as_string(days, unit="D")).astype(object)
     return pd.DataFrame(
         {
-            "date": pd.array(iso, dtype="string"),
+            "date": pd.array(iso_text(days), dtype="string"),
             "jalali_year": pd.arrays.IntegerArray(year, missing),
             "jalali_month": pd.arrays.IntegerArray(month, missing),
         },

@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from etl.dates import jalali_text, parse_dates
+from etl.dates import iso_text, jalali_text, parse_dates
 from etl.distinct import map_distinct
 from etl.load import missing_as_none
 from etl.normalise import clean_mobile
@@ -106,7 +106,6 @@ def _digits(value: object) -> str | None:
 def key_frame(frame: pd.DataFrame, ids: pd.Series | np.ndarray, *, ids_as_sent: bool) -> pd.DataFrame:
     """The comparison keys of :data:`KEY_COLUMNS`; ``ids_as_sent``: the ID may be invalid."""
     birth_days = parse_dates(pd.Series(_distinct(_values(frame, "birth_date"), _date_text), dtype=object))
-    birth = np.where(np.isnat(birth_days), None, np.datetime_as_string(birth_days, unit="D")).astype(object)
     national_id = _values(frame, "national_id")
     if ids_as_sent:
         digits = _distinct(national_id, _digits)
@@ -124,7 +123,7 @@ def key_frame(frame: pd.DataFrame, ids: pd.Series | np.ndarray, *, ids_as_sent: 
         "last_key": _distinct(_values(frame, "last_name"), name_key),
         "father_key": father,
         "father_given": _given(father),
-        "birth_date": birth,
+        "birth_date": iso_text(birth_days),
         "birth_jalali": jalali_text(birth_days),
         "mobile": _distinct(_values(frame, "mobile"), _mobile),
         "county_key": _distinct(_values(frame, "county"), name_key),
