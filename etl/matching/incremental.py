@@ -58,7 +58,8 @@ ANALYSE_SHARE = 0.1
 # Where an increment's persons are scored (DuckDB, which releases the GIL) while this thread links the refused rows.
 _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-persons")
 ID_BLOCKS = {key: sql for key, sql in prepare.REFUSED_BLOCKS.items() if key not in prepare.PERSON_BLOCKS}
-IDENTITY_COLUMNS = [*prepare.KEY_COLUMNS, *prepare.PERSON_BLOCKS, *ID_BLOCKS]
+IDENTITY_BLOCKS = {**prepare.PERSON_BLOCKS, **ID_BLOCKS}  # every blocking key an identity row keeps
+IDENTITY_COLUMNS = [*prepare.KEY_COLUMNS, *IDENTITY_BLOCKS]
 NEAR_COLUMNS = [*prepare.KEY_COLUMNS, "match_pass"]  # the near rows (``_near_sql``): keys, blocks derived
 REFUSED_COLUMNS = ["file_id", "line_number", "source", *prepare.KEY_COLUMNS, *prepare.REFUSED_BLOCKS]
 NAME_COLUMNS = ("first_key", "last_key")  # the comparisons with term-frequency adjustments
@@ -126,16 +127,15 @@ def refresh_keys(connection: Connection, chunk_rows: int, changed_ids: int) -> i
     chosen = "national_id IN (SELECT national_id FROM match_changed)"
     before = _count(connection, "SELECT COUNT(*) FROM match_identity")
     # The recomputed rows' blocking keys, read by every neighbourhood query that follows.
-    blocks = [*prepare.PERSON_BLOCKS, *ID_BLOCKS]
-    columns = ", ".join(f"{key} TEXT" for key in blocks)
+    columns = ", ".join(f"{key} TEXT" for key in IDENTITY_BLOCKS)
     _temporary(connection, "match_changed_rows", f"national_id VARCHAR(10) NOT NULL, {columns}")
     replaced = 0
     with indexes_built_after(connection, "match_identity") if rewrites_most(changed_ids, before) else nullcontext():
         deleted = connection.exec_driver_sql(f"DELETE FROM match_identity WHERE {chosen}").rowcount
         for identity in identity_chunks(connection, only=chosen, rows=chunk_rows):
-            keys = prepare.with_blocking_keys(prepare.persons_keys(identity), {**prepare.PERSON_BLOCKS, **ID_BLOCKS})
+            keys = prepare.with_blocking_keys(prepare.persons_keys(identity), IDENTITY_BLOCKS)
             insert_frame(connection, "match_identity", keys[IDENTITY_COLUMNS])
-            insert_frame(connection, "match_changed_rows", keys[["national_id", *blocks]])
+            insert_frame(connection, "match_changed_rows", keys[["national_id", *IDENTITY_BLOCKS]])
             replaced += len(keys)
     total = before - deleted + replaced
     if replaced > ANALYSE_SHARE * total:
