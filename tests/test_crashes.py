@@ -22,6 +22,7 @@ from tests.reliability_kit import (
     REPO,
     SMALL_DROP,
     FreshRoots,
+    Reference,
     Roots,
     build_reference,
     check_after_kill,
@@ -54,36 +55,43 @@ def test_killed_runs_converge_to_an_uninterrupted_run(fresh_roots: FreshRoots) -
     assert (tally.files_lost, tally.rows_counted_twice, tally.crashes) == (0, 0, 0)
 
 
-def test_the_check_after_a_kill_sees_a_partial_file(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def small_reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    """The uninterrupted run of the small drop on SQLite, for the tests of the check after a kill."""
+    base = tmp_path_factory.mktemp("reference")
+    return build_reference(Roots(base, f"sqlite:///{base / 'warehouse.sqlite'}"), SMALL_DROP)
+
+
+def _sqlite_roots(tmp_path: Path) -> Roots:
+    return Roots(tmp_path, f"sqlite:///{tmp_path / 'warehouse.sqlite'}").make()
+
+
+def test_the_check_after_a_kill_sees_a_partial_file(tmp_path: Path, small_reference: Reference) -> None:
     """The check the trials make after each kill: every file of a whole run passes, with the keys that
     later files replaced; a file missing some of its refused rows does not."""
-    fresh = FreshRoots("sqlite", tmp_path)
-    with fresh(0) as roots:
-        reference = build_reference(roots, SMALL_DROP)
-    with fresh(1) as roots:
-        write_drop(roots.make().ingest, SMALL_DROP)
-        assert cli_run(roots).returncode == 0
-        assert check_after_kill(roots, reference) == []
-        with create_warehouse_engine(roots.warehouse).begin() as connection:
-            connection.execute(
-                sa.text(
-                    "DELETE FROM rejected_row_reason WHERE file_id = (SELECT MIN(file_id) FROM rejected_row_reason)"
-                    " AND line_number = (SELECT MAX(line_number) FROM rejected_row_reason)"
-                )
+    roots = _sqlite_roots(tmp_path)
+    write_drop(roots.ingest, SMALL_DROP)
+    assert cli_run(roots).returncode == 0
+    assert check_after_kill(roots, small_reference) == []
+    with create_warehouse_engine(roots.warehouse).begin() as connection:
+        connection.execute(
+            sa.text(
+                "DELETE FROM rejected_row_reason WHERE file_id = (SELECT MIN(file_id) FROM rejected_row_reason)"
+                " AND line_number = (SELECT MAX(line_number) FROM rejected_row_reason)"
             )
-        [problem] = check_after_kill(roots, reference)
-        assert "rejected_row_reason differs" in problem and "a partial file is visible" in problem
+        )
+    [problem] = check_after_kill(roots, small_reference)
+    assert "rejected_row_reason differs" in problem and "a partial file is visible" in problem
 
 
 @pytest.mark.parametrize("failing", ["IR-07/loans/breaches_1398.csv", "IR-07/loans/اصلاحیه_1404.csv"])
-def test_the_check_after_a_kill_takes_any_set_of_committed_files(tmp_path: Path, monkeypatch, failing: str) -> None:
+def test_the_check_after_a_kill_takes_any_set_of_committed_files(
+    tmp_path: Path, monkeypatch, failing: str, small_reference: Reference
+) -> None:
     """Lanes commit files out of the order first seen: with a file left out in the middle (one that a
     later file corrects, or the correction), the check expects what the others wrote, key by key."""
     from etl import pipeline
 
-    fresh = FreshRoots("sqlite", tmp_path)
-    with fresh(0) as roots:
-        reference = build_reference(roots, SMALL_DROP)
     real = pipeline.insert_manifest
 
     def fail_one(connection, manifest):
@@ -92,12 +100,12 @@ def test_the_check_after_a_kill_takes_any_set_of_committed_files(tmp_path: Path,
         return real(connection, manifest)
 
     monkeypatch.setattr(pipeline, "insert_manifest", fail_one)
-    with fresh(1) as roots:
-        write_drop(roots.make().ingest, SMALL_DROP)
-        report = pipeline.run(roots.settings())
-        assert list(report.failures) == [failing]
-        assert reference.order.index(failing) < len(reference.order) - 1  # not a prefix of the order
-        assert check_after_kill(roots, reference) == []
+    roots = _sqlite_roots(tmp_path)
+    write_drop(roots.ingest, SMALL_DROP)
+    report = pipeline.run(roots.settings())
+    assert list(report.failures) == [failing]
+    assert small_reference.order.index(failing) < len(small_reference.order) - 1  # not a prefix of the order
+    assert check_after_kill(roots, small_reference) == []
 
 
 KILL_DURING_MIGRATION = """
