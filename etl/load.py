@@ -218,6 +218,35 @@ def _upsert_sql(spec: TableSpec, values: str) -> str:
     )
 
 
+def _copy_new_keys(connection: Connection, spec: TableSpec, records: pd.DataFrame) -> bool:
+    """On PostgreSQL, COPY the rows straight into their table when none of their keys is there yet
+    (a national first load, a day's new registrations); returns whether it did.
+
+    The primary key decides: at the first key already there, the COPY fails, is rolled back to a
+    savepoint, and the caller upserts the rows instead. Rows that all insert are what the upsert
+    would have written, without its staging table, its conflict checks or its lookup of the rows
+    replaced (there are none); their national IDs are pending.
+    """
+    savepoint = connection.begin_nested()
+    try:
+        _copy_frame(connection, spec.table, records)
+    except psycopg_errors().UniqueViolation:
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    pending = pd.DataFrame({"national_id": records["national_id"].drop_duplicates().to_numpy()})
+    insert_frame(connection, "person_pending", pending)
+    return True
+
+
+@cache
+def psycopg_errors():
+    """psycopg's error classes (imported on first use: SQLite needs no driver of PostgreSQL)."""
+    from psycopg import errors
+
+    return errors
+
+
 def upsert_records(connection: Connection, source: Source, records: pd.DataFrame) -> None:
     """Insert new keys and replace older versions of known ones; mark their persons pending.
 
@@ -228,6 +257,8 @@ def upsert_records(connection: Connection, source: Source, records: pd.DataFrame
         return
     spec = TABLES[source.name]
     if connection.dialect.name == "postgresql":
+        if _copy_new_keys(connection, spec, records):
+            return
         staging = f"stage_{spec.table}"
         connection.exec_driver_sql(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {spec.table} INCLUDING DEFAULTS)"

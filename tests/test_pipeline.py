@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+import etl.load
 from etl import pipeline, warehouse
 from etl.cli import main
 from etl.config import Settings
@@ -333,7 +334,17 @@ def test_rejected_rows_are_kept_as_sent_with_line_numbers(settings):
     assert json.loads(extra) == {"رنگ": "آبی"}
 
 
-def test_a_later_file_replaces_a_key_and_a_rejected_later_row_does_not(settings):
+def test_a_later_file_replaces_a_key_and_a_rejected_later_row_does_not(settings, monkeypatch):
+    """On PostgreSQL the first file's new keys are COPYed straight in; the second file's known key makes
+    that COPY fail and the file is upserted instead, in the same transaction."""
+    copied = []
+
+    def spy(connection, spec, records):
+        copied.append(copy_new_keys(connection, spec, records))
+        return copied[-1]
+
+    copy_new_keys = etl.load._copy_new_keys
+    monkeypatch.setattr(etl.load, "_copy_new_keys", spy)
     folder = settings.ingest_root / "IR-10" / "loans"
     folder.mkdir(parents=True)
     header = "loan_id,bank,national_id,loan_type,amount_rial,status,approved_at\n"
@@ -358,8 +369,11 @@ def test_a_later_file_replaces_a_key_and_a_rejected_later_row_does_not(settings)
     engine = create_warehouse_engine(settings.warehouse)
     with engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT loan_id, status FROM loan ORDER BY loan_key")).all()
+        persons = connection.execute(sa.text("SELECT national_id FROM person ORDER BY national_id")).scalars().all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("l1", "cancelled"), ("L2", "approved")]
+    assert persons == ["0499370899", "0790419904"]
+    assert copied == ([True, False] if settings.warehouse.startswith("postgresql") else [])
 
 
 def test_links_are_never_followed_and_nothing_outside_the_root_is_read(settings, tmp_path):
