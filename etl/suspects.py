@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("mashaghel")
 
 LIKELY_COLUMN = "likely_national_id"
-DEFAULT_IDS_PER_PASS = 150_000  # recomputed national IDs scored at once (bounds the memory of a full match)
+# Recomputed national IDs scored at once. Each pass joins every block again, so fewer passes are faster;
+# the memory of a full match is bounded by the key chunks (etl/matching/incremental.py: KEY_CHUNK_ROWS).
+DEFAULT_IDS_PER_PASS = 500_000
 
 
 def match_suspects(

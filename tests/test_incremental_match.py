@@ -112,6 +112,7 @@ def test_an_incremental_match_scores_what_a_full_match_scores(warehouse_url, mon
         # Everyone new, in several passes: exactly the full match of the same rows. (The key table's
         # indexes are dropped and built again after it is written, as for a national first run.)
         monkeypatch.setattr(warehouse, "REBUILD_ROWS", 1)
+        monkeypatch.setattr(incremental, "KEY_CHUNK_ROWS", 300)  # the keys refreshed in several chunks
         _pending(engine, first)
         figures = match_suspects(engine, ids_per_pass=400)
         assert figures["published"] and figures["passes"] == -(-len(first) // 400)

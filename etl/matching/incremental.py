@@ -50,6 +50,10 @@ BROAD_SHARE = 0.25  # beyond this share of identity rows recomputed, every key r
 # PostgreSQL's hash_mem (docs/decisions.md), where a subquery too big would be scanned once per row.
 NEAR_MAX_IDS = 1_000_000
 OTHER_PASS = 1_000_000_000  # the pass number of a row that was not recomputed: after every pass
+# Rows of keys read at once into pandas (the key refresh) or into a Parquet file (SQLite's reads): what
+# bounds the memory of a full match, whatever the passes' size (a full match of the national drop peaked
+# at 2,077 MB when the refresh read 400,000 rows at a time, and at 925 MB in chunks of 150,000).
+KEY_CHUNK_ROWS = 150_000
 # The key tables (and the recomputed rows' keys) are analysed again when more than this share of their
 # rows was replaced (PostgreSQL's autovacuum analyses beyond 10% too); a daily increment's few rows leave
 # the statistics as they were, and its 0.3 s of ANALYZE are saved (the planner sizes an unanalysed
@@ -168,7 +172,7 @@ def to_duckdb(
     name: str,
     sql: str,
     columns: list[str],
-    chunk_rows: int = 150_000,
+    chunk_rows: int = KEY_CHUNK_ROWS,
 ) -> int:
     """Copy the query's rows into DuckDB table ``name`` (text, markers as integers); returns the rows."""
     with staged_rows(connection, sql, columns, chunk_rows) as source:
@@ -178,7 +182,9 @@ def to_duckdb(
 
 
 @contextmanager
-def staged_rows(connection: Connection, sql: str, columns: list[str], chunk_rows: int = 150_000) -> Iterator[str]:
+def staged_rows(
+    connection: Connection, sql: str, columns: list[str], chunk_rows: int = KEY_CHUNK_ROWS
+) -> Iterator[str]:
     """The query's rows in a temporary file, as a DuckDB table expression that any DuckDB connection
     can read (all text; read it once per connection that needs the rows, the warehouse only once).
 
@@ -481,7 +487,7 @@ def score_changes(
         connection.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
     passes = number_changed(connection, ids_per_pass)
     changed_ids = _count(connection, "SELECT COUNT(*) FROM match_changed")
-    total = refresh_keys(connection, ids_per_pass, changed_ids)
+    total = refresh_keys(connection, KEY_CHUNK_ROWS, changed_ids)
     if not changed_ids and not _count(connection, "SELECT COUNT(*) FROM match_refused_new"):
         return Scored(
             pairs=pd.DataFrame(),
@@ -503,7 +509,7 @@ def score_changes(
         near_persons = scores_persons and not broad  # the broad path reads every key row itself
         if near_persons or len(refused):  # one read of the warehouse for both
             sql = _near_sql(persons=near_persons, refused=len(refused) > 0)
-            near = stack.enter_context(staged_rows(connection, sql, NEAR_COLUMNS, ids_per_pass))
+            near = stack.enter_context(staged_rows(connection, sql, NEAR_COLUMNS, KEY_CHUNK_ROWS))
         try:
             if scores_persons:
                 con = models.connection(threads)
@@ -512,7 +518,7 @@ def score_changes(
                     person_scoring = _BACKGROUND.submit(
                         _score_near_persons, con, near, settings, person_tf, passes, threshold
                     )
-                elif _load_broad_persons(connection, con, ids_per_pass) >= 2:
+                elif _load_broad_persons(connection, con, KEY_CHUNK_ROWS) >= 2:
                     # DuckDB has the memory to itself: closed before the refused rows are linked
                     scored_pairs, comparisons = _score_passes(con, settings, person_tf, passes, threshold)
             if person_scoring is None and con is not None:
